@@ -1,0 +1,305 @@
+//! `nix-ssd activate`: run by the generated nix-ssd.service before nix-daemon starts. In
+//! overlay mode it binds the eMMC store read-only and private at /nix/.lower-store, stacks
+//! the SSD's upper layer on /nix/store, and tells nix-daemon to use Nix's `local-overlay://`
+//! store; in both modes it points the daemon's build-dir at the SSD. What it decides is
+//! written to the daemon's environment file; without that file the daemon uses the eMMC store.
+use crate::config::Mode;
+use crate::escape::url_encode;
+use crate::plan::LOWER_STORE;
+use std::ffi::CString;
+use std::fs;
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+pub const STORE: &str = "/nix/store";
+pub const EMMC_DB: &str = "/nix/var/nix/db/db.sqlite";
+pub const EMMC_STATE: &str = "/nix/var/nix";
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub mode: Mode,
+    pub overlay_dir: Option<PathBuf>,
+    pub build_dir: Option<PathBuf>,
+    pub cache_dir: Option<PathBuf>,
+    pub cache_users: Vec<String>,
+    pub env_file: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActivateError {
+    #[error("{what} failed: {source}")]
+    Sys { what: String, source: std::io::Error },
+    #[error("overlay mode needs {0}: {1}")]
+    Layout(String, &'static str),
+}
+
+fn sys(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ActivateError {
+    let what = what.into();
+    move |source| ActivateError::Sys { what, source }
+}
+
+/// One line of /proc/self/mountinfo: mount point, file system type, super options.
+#[derive(Debug, Clone)]
+pub struct MountInfo {
+    pub target: String,
+    pub fstype: String,
+    pub source: String,
+    pub options: String,
+    pub super_options: String,
+}
+
+/// Undoes mountinfo's octal escapes (`\040` for a space).
+fn unoctal(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+pub fn parse_mountinfo(text: &str) -> Vec<MountInfo> {
+    text.lines()
+        .filter_map(|l| {
+            let (pre, post) = l.split_once(" - ")?;
+            let pre: Vec<&str> = pre.split(' ').collect();
+            let post: Vec<&str> = post.split(' ').collect();
+            Some(MountInfo {
+                target: unoctal(pre.get(4)?),
+                options: pre.get(5)?.to_string(),
+                fstype: post.first()?.to_string(),
+                source: unoctal(post.get(1)?),
+                super_options: post.get(2).unwrap_or(&"").to_string(),
+            })
+        })
+        .collect()
+}
+
+pub fn mounts() -> Vec<MountInfo> {
+    parse_mountinfo(&fs::read_to_string("/proc/self/mountinfo").unwrap_or_default())
+}
+
+/// The topmost mount on `path`, if it is a mount point.
+pub fn top_mount(path: &Path) -> Option<MountInfo> {
+    let p = path.to_string_lossy();
+    mounts().into_iter().rev().find(|m| m.target == p)
+}
+
+fn cstr(p: &Path) -> CString {
+    CString::new(p.as_os_str().as_bytes()).unwrap_or_default()
+}
+
+fn mount(src: Option<&Path>, target: &Path, fstype: Option<&str>, flags: libc::c_ulong, data: Option<&str>) -> std::io::Result<()> {
+    let src = src.map(cstr);
+    let target = cstr(target);
+    let fstype = fstype.map(|s| CString::new(s).unwrap_or_default());
+    let data = data.map(|s| CString::new(s).unwrap_or_default());
+    let ptr = |c: &Option<CString>| c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
+    // SAFETY: every pointer is a valid NUL-terminated string or null, as mount(2) accepts.
+    let r = unsafe { libc::mount(ptr(&src), target.as_ptr(), ptr(&fstype), flags, ptr(&data).cast()) };
+    if r == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+}
+
+fn umount(target: &Path) -> std::io::Result<()> {
+    // SAFETY: a valid NUL-terminated path.
+    if unsafe { libc::umount2(cstr(target).as_ptr(), libc::MNT_DETACH) } == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+}
+
+/// The `local-overlay://` store URL for an overlay at `upper` with state in `state`.
+pub fn overlay_store_url(upper: &Path, state: &Path) -> String {
+    let lower = format!("local://?real={LOWER_STORE}&state={EMMC_STATE}&read-only=true");
+    format!(
+        "local-overlay://?lower-store={}&upper-layer={}&state={}",
+        url_encode(&lower),
+        upper.display(),
+        state.display()
+    )
+}
+
+/// What activation did, for the log and the service status.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub lines: Vec<String>,
+    pub nix_config: Vec<String>,
+}
+
+fn is_mountpoint(p: &Path) -> bool {
+    top_mount(p).is_some()
+}
+
+/// Checks the overlay layout: upper/, work/ and state/ are real directories on the very mount
+/// of `dir` (overlayfs needs upper and work on one file system; a btrfs subvolume inside
+/// would give EXDEV on every copy-up).
+fn check_layout(dir: &Path) -> Result<(), ActivateError> {
+    let top = fs::symlink_metadata(dir).map_err(sys(format!("stat {}", dir.display())))?;
+    for sub in ["upper", "work", "state"] {
+        let p = dir.join(sub);
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.is_dir() && m.dev() == top.dev() => {}
+            Ok(m) if m.is_dir() => {
+                return Err(ActivateError::Layout(p.display().to_string(), "it is a separate subvolume or mount; it must be a plain directory in the same subvolume"));
+            }
+            Ok(_) => return Err(ActivateError::Layout(p.display().to_string(), "it is not a directory")),
+            Err(_) => return Err(ActivateError::Layout(p.display().to_string(), "it is missing; create it with `nix-ssd setup`")),
+        }
+    }
+    Ok(())
+}
+
+/// Stacks the overlay on /nix/store. Returns the daemon's store URL.
+fn stack_overlay(dir: &Path, r: &mut Report) -> Result<String, ActivateError> {
+    check_layout(dir)?;
+    if !Path::new(EMMC_DB).exists() {
+        return Err(ActivateError::Layout(
+            EMMC_DB.into(),
+            "the eMMC store has no database yet; run any nix-store command once (e.g. `nix-store --init`) so the read-only lower store can be opened",
+        ));
+    }
+    let (upper, work, state) = (dir.join("upper"), dir.join("work"), dir.join("state"));
+    let url = overlay_store_url(&upper, &state);
+    let store = Path::new(STORE);
+    if let Some(m) = top_mount(store) {
+        if m.fstype == "overlay" && m.super_options.contains(&format!("upperdir={}", upper.display())) {
+            r.lines.push("the overlay is already on /nix/store".into());
+            return Ok(url);
+        }
+    }
+    let lower = Path::new(LOWER_STORE);
+    fs::DirBuilder::new().mode(0o755).recursive(true).create(lower).map_err(sys(format!("mkdir {LOWER_STORE}")))?;
+    let fresh_lower = !is_mountpoint(lower);
+    if fresh_lower {
+        mount(Some(store), lower, None, libc::MS_BIND, None).map_err(sys(format!("bind {STORE} on {LOWER_STORE}")))?;
+        let ro = mount(None, lower, None, libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY, None)
+            .map_err(sys(format!("remount {LOWER_STORE} read-only")))
+            // Under systemd / is shared: without this the overlay mounted on /nix/store would
+            // propagate onto the lower bind too, and the "lower store" would be the merged view.
+            .and_then(|()| mount(None, lower, None, libc::MS_PRIVATE, None).map_err(sys(format!("make {LOWER_STORE} private"))));
+        if let Err(e) = ro {
+            let _ = umount(lower);
+            return Err(e);
+        }
+    }
+    let opts = format!("lowerdir={LOWER_STORE},upperdir={},workdir={}", upper.display(), work.display());
+    if let Err(e) = mount(Some(Path::new("overlay")), store, Some("overlay"), 0, Some(&opts)) {
+        if fresh_lower {
+            let _ = umount(lower);
+        }
+        return Err(sys(format!("mount -t overlay -o {opts} overlay {STORE}"))(e));
+    }
+    r.lines.push(format!("stacked overlay on {STORE}: {opts}"));
+    Ok(url)
+}
+
+/// Binds `<cache>/<user>` onto `~user/.cache/nix`, refusing any symlink on the way.
+fn bind_cache(cache: &Path, user: &str, r: &mut Report) -> Result<(), ActivateError> {
+    let cuser = CString::new(user).unwrap_or_default();
+    // SAFETY: getpwnam returns NULL or a pointer to static storage we copy from at once.
+    let pw = unsafe { libc::getpwnam(cuser.as_ptr()) };
+    if pw.is_null() {
+        r.lines.push(format!("cache for {user}: no such user; skipped"));
+        return Ok(());
+    }
+    // SAFETY: pw is non-null and points to a valid passwd entry.
+    let (uid, gid, home) = unsafe {
+        ((*pw).pw_uid, (*pw).pw_gid, PathBuf::from(std::ffi::CStr::from_ptr((*pw).pw_dir).to_string_lossy().into_owned()))
+    };
+    let src = cache.join(user);
+    let mut dirs = vec![(src.clone(), 0o700)];
+    dirs.push((home.join(".cache"), 0o700));
+    dirs.push((home.join(".cache/nix"), 0o755));
+    for (d, mode) in &dirs {
+        match fs::symlink_metadata(d) {
+            Ok(m) if m.is_dir() && !m.file_type().is_symlink() => {}
+            Ok(_) => {
+                r.lines.push(format!("cache for {user}: {} is not a plain directory; skipped", d.display()));
+                return Ok(());
+            }
+            Err(_) => {
+                fs::DirBuilder::new().mode(*mode).create(d).map_err(sys(format!("mkdir {}", d.display())))?;
+                std::os::unix::fs::lchown(d, Some(uid), Some(gid)).map_err(sys(format!("chown {}", d.display())))?;
+            }
+        }
+    }
+    let target = home.join(".cache/nix");
+    if is_mountpoint(&target) {
+        r.lines.push(format!("cache for {user}: {} already mounted", target.display()));
+        return Ok(());
+    }
+    // Bind onto an O_PATH|O_NOFOLLOW descriptor: a symlink swapped in after the checks above
+    // cannot redirect the mount.
+    let fd = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_NOFOLLOW | libc::O_DIRECTORY)
+        .open(&target)
+        .map_err(sys(format!("open {}", target.display())))?;
+    let via = PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd)));
+    mount(Some(&src), &via, None, libc::MS_BIND, None).map_err(sys(format!("bind {} on {}", src.display(), target.display())))?;
+    r.lines.push(format!("cache for {user}: {} on {}", src.display(), target.display()));
+    Ok(())
+}
+
+
+/// Writes the daemon's environment file atomically (or removes it when there is nothing).
+fn write_env(path: &Path, nix_config: &[String]) -> Result<(), ActivateError> {
+    if nix_config.is_empty() {
+        let _ = fs::remove_file(path);
+        return Ok(());
+    }
+    if let Some(dir) = path.parent() {
+        fs::DirBuilder::new().mode(0o755).recursive(true).create(dir).map_err(sys(format!("mkdir {}", dir.display())))?;
+    }
+    let quoted: String = nix_config.join("\n").chars().flat_map(|c| match c {
+        '"' | '\\' | '$' | '`' => vec!['\\', c],
+        c => vec![c],
+    }).collect();
+    let body = format!("# Written by `nix-ssd activate` for nix-daemon.service (this boot only).\nNIX_CONFIG=\"{quoted}\"\n");
+    let tmp = path.with_extension("tmp");
+    let mut f = fs::File::create(&tmp).map_err(sys(format!("create {}", tmp.display())))?;
+    f.set_permissions(fs::Permissions::from_mode(0o644)).map_err(sys("chmod"))?;
+    f.write_all(body.as_bytes()).map_err(sys(format!("write {}", tmp.display())))?;
+    fs::rename(&tmp, path).map_err(sys(format!("rename {}", path.display())))
+}
+
+/// Runs activation. Never mounts under a daemon that already runs: the service is ordered
+/// before nix-daemon.service.
+fn mounted(p: &Option<PathBuf>) -> Option<&PathBuf> {
+    p.as_ref().filter(|p| is_mountpoint(p))
+}
+
+pub fn activate(req: &Request) -> Result<Report, ActivateError> {
+    let mut r = Report::default();
+    if req.mode == Mode::Overlay {
+        match mounted(&req.overlay_dir) {
+            Some(dir) => match stack_overlay(dir, &mut r) {
+                Ok(url) => {
+                    r.nix_config.push("extra-experimental-features = local-overlay-store read-only-local-store".into());
+                    r.nix_config.push(format!("store = {url}"));
+                }
+                // A disk without our layout: mount nothing on /nix/store, say why, go on.
+                Err(e @ ActivateError::Layout(..)) => r.lines.push(format!("not stacking the overlay: {e}")),
+                Err(e) => return Err(e),
+            },
+            None => r.lines.push("the overlay subvolume is not mounted; the store stays on eMMC".into()),
+        }
+    }
+    match mounted(&req.build_dir) {
+        Some(b) => r.nix_config.push(format!("build-dir = {}", b.display())),
+        None => r.lines.push("the build subvolume is not mounted; builds stay on eMMC".into()),
+    }
+    if let Some(c) = mounted(&req.cache_dir) {
+        for u in &req.cache_users {
+            bind_cache(c, u, &mut r)?;
+        }
+    }
+    write_env(&req.env_file, &r.nix_config)?;
+    Ok(r)
+}

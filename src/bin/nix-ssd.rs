@@ -1,0 +1,112 @@
+//! `nix-ssd`: the operator command. Shares the generator's config and plan code.
+use clap::{Parser, Subcommand};
+use nix_ssd_generator::activate::{self, Request};
+use nix_ssd_generator::config::Mode;
+use nix_ssd_generator::plan::{self, Inputs};
+use nix_ssd_generator::render::{self, Content};
+use nix_ssd_generator::sources::{self, Root};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "nix-ssd", version, about = "Put Nix's writable store layer, builds and caches on a btrfs SSD — and keep working without it")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Print the units nix-ssd-generator would write for this machine, with their file names
+    Preview {
+        /// Use this kernel command line instead of /proc/cmdline
+        #[arg(long)]
+        cmdline: Option<String>,
+        /// Read config files and device data below this directory instead of /
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+        /// Also read device data from this saved `blkid -o export` output
+        #[arg(long)]
+        blkid_export: Option<PathBuf>,
+    },
+    /// Stack the overlay / wire the build dir (run by nix-ssd.service before nix-daemon)
+    #[command(hide = true)]
+    Activate {
+        #[arg(long, value_parser = parse_mode)]
+        mode: Mode,
+        #[arg(long)]
+        overlay_dir: Option<PathBuf>,
+        #[arg(long)]
+        build_dir: Option<PathBuf>,
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
+        #[arg(long = "cache-user")]
+        cache_users: Vec<String>,
+        #[arg(long)]
+        env_file: PathBuf,
+    },
+}
+
+fn parse_mode(s: &str) -> Result<Mode, String> {
+    match s {
+        "overlay" => Ok(Mode::Overlay),
+        "build" => Ok(Mode::Build),
+        _ => Err("expected overlay or build".into()),
+    }
+}
+
+fn preview(cmdline: Option<String>, root: PathBuf, blkid_export: Option<PathBuf>) -> ExitCode {
+    let root = Root(root);
+    let mut notes = Vec::new();
+    let mut devices = sources::devices(&root, &mut notes);
+    if let Some(f) = blkid_export {
+        match std::fs::read_to_string(&f) {
+            Ok(t) => {
+                let (d, errs) = nix_ssd_generator::blkid::parse_export(&t);
+                devices.extend(d);
+                notes.extend(errs.into_iter().map(|e| format!("{}: {e}; skipped", f.display())));
+            }
+            Err(e) => notes.push(format!("cannot read {}: {e}", f.display())),
+        }
+    }
+    let inputs = Inputs {
+        cmdline: cmdline.map(Ok).unwrap_or_else(sources::cmdline),
+        config_files: sources::config_files(&root),
+        devices,
+        device_notes: notes,
+    };
+    let outcome = plan::plan(&inputs);
+    for w in &outcome.warnings {
+        println!("# warning: {w}");
+    }
+    println!("# {}", outcome.summary());
+    let Ok(p) = &outcome.result else { return ExitCode::SUCCESS };
+    for f in render::render(p) {
+        match f.content {
+            Content::Text(t) => println!("\n==> {} <==\n{t}", f.path),
+            Content::Symlink(t) => println!("\n==> {} -> {t}", f.path),
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().cmd {
+        Cmd::Preview { cmdline, root, blkid_export } => preview(cmdline, root, blkid_export),
+        Cmd::Activate { mode, overlay_dir, build_dir, cache_dir, cache_users, env_file } => {
+            let req = Request { mode, overlay_dir, build_dir, cache_dir, cache_users, env_file };
+            match activate::activate(&req) {
+                Ok(r) => {
+                    for l in &r.lines {
+                        println!("{l}");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("nix-ssd activate: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

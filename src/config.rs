@@ -1,0 +1,423 @@
+//! Settings: the embedded defaults, then the config file and its drop-ins, then the kernel
+//! command line. Every value is checked here; a bad one is reported with the input that
+//! held it and ignored, so the previous value stays.
+use crate::cmdline;
+use crate::escape::normalized_abs_path;
+use crate::timespan::{self, TimeSpan};
+use nom::{
+    IResult,
+    branch::alt,
+    bytes::complete::{tag, take_till, take_while},
+    character::complete::{char, space0},
+    combinator::{all_consuming, map, rest},
+    sequence::{delimited, separated_pair, tuple},
+};
+use std::fmt;
+
+/// What goes on the SSD.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The store's writable upper layer (Nix's `local-overlay://` store), builds and caches.
+    Overlay,
+    /// Only the build directory and caches.
+    Build,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Overlay => "overlay",
+            Mode::Build => "build",
+        })
+    }
+}
+
+/// How the SSD is named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceSpec {
+    /// `LABEL=`, `UUID=`, `PARTUUID=` or `PARTLABEL=` and its value.
+    Tag(Tag, String),
+    /// A `/dev/…` path.
+    Path(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tag {
+    Label,
+    Uuid,
+    PartUuid,
+    PartLabel,
+}
+
+impl Tag {
+    pub fn name(self) -> &'static str {
+        match self {
+            Tag::Label => "LABEL",
+            Tag::Uuid => "UUID",
+            Tag::PartUuid => "PARTUUID",
+            Tag::PartLabel => "PARTLABEL",
+        }
+    }
+    /// The directory under /dev/disk where udev links devices by this tag.
+    pub fn by_dir(self) -> &'static str {
+        match self {
+            Tag::Label => "by-label",
+            Tag::Uuid => "by-uuid",
+            Tag::PartUuid => "by-partuuid",
+            Tag::PartLabel => "by-partlabel",
+        }
+    }
+}
+
+impl fmt::Display for DeviceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeviceSpec::Tag(t, v) => write!(f, "{}={}", t.name(), v),
+            DeviceSpec::Path(p) => f.write_str(p),
+        }
+    }
+}
+
+/// Where a setting came from, for messages and `SourcePath=`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Default,
+    File(String),
+    Cmdline,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default => f.write_str("the built-in default"),
+            Origin::File(p) => f.write_str(p),
+            Origin::Cmdline => f.write_str("the kernel command line"),
+        }
+    }
+}
+
+/// The effective settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub enabled: bool,
+    pub mode: Mode,
+    pub device: DeviceSpec,
+    pub mount_point: String,
+    pub device_timeout: TimeSpan,
+    pub overlay_subvolume: String,
+    pub build_subvolume: String,
+    pub cache_subvolume: String,
+    pub cache_users: Vec<String>,
+    /// Where `enabled`/`mode` were last set.
+    pub mode_origin: Origin,
+    /// Every input that changed a setting, in order.
+    pub origins: Vec<Origin>,
+}
+
+impl Default for Config {
+    /// The seed's defaults: overlay mode on the btrfs labelled NIX_SSD at /mnt/nix-ssd.
+    fn default() -> Self {
+        Config {
+            enabled: true,
+            mode: Mode::Overlay,
+            device: DeviceSpec::Tag(Tag::Label, "NIX_SSD".into()),
+            mount_point: "/mnt/nix-ssd".into(),
+            device_timeout: TimeSpan::Usec(10_000_000),
+            overlay_subvolume: "@overlay".into(),
+            build_subvolume: "@build".into(),
+            cache_subvolume: "@cache".into(),
+            cache_users: Vec::new(),
+            mode_origin: Origin::Default,
+            origins: Vec::new(),
+        }
+    }
+}
+
+/// A setting that was ignored, and why. Its text names the input and says what is accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{origin}:{line}: ignoring line {text:?}: expected `key = value` after [nix-ssd], a `[section]` or a comment")]
+    Syntax { origin: Origin, line: usize, text: String },
+    #[error("{origin}:{line}: ignoring section [{section}]: the only section is [nix-ssd]")]
+    Section { origin: Origin, line: usize, section: String },
+    #[error("{origin}: ignoring unknown setting {key:?} (known: {known})")]
+    UnknownKey { origin: Origin, key: String, known: &'static str },
+    #[error("{origin}: ignoring {key}={value:?}: {why}")]
+    BadValue { origin: Origin, key: String, value: String, why: String },
+    #[error("{origin}: ignoring {key} without a value: {why}")]
+    Missing { origin: Origin, key: String, why: &'static str },
+    #[error("cannot read {path}: {why}; its settings are ignored")]
+    Unreadable { path: String, why: String },
+}
+
+const KNOWN: &str = "mode, device, mount-point, device-timeout, overlay-subvolume, build-subvolume, cache-subvolume, cache-users";
+
+/// A line of a config file.
+#[derive(Debug, PartialEq, Eq)]
+enum Line<'a> {
+    Blank,
+    Section(&'a str),
+    Assign(&'a str, &'a str),
+}
+
+fn ini_line(i: &str) -> IResult<&str, Line<'_>> {
+    alt((
+        map(tuple((space0, alt((tag("#"), tag(";"))), rest)), |_| Line::Blank),
+        map(all_consuming(space0), |_| Line::Blank),
+        map(
+            all_consuming(delimited(tuple((space0, char('['))), take_till(|c| c == ']'), tuple((char(']'), space0)))),
+            |s: &str| Line::Section(s.trim()),
+        ),
+        map(
+            all_consuming(separated_pair(
+                delimited(space0, take_while(|c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_'), space0),
+                char('='),
+                rest,
+            )),
+            |(k, v): (&str, &str)| Line::Assign(k, v.trim()),
+        ),
+    ))(i)
+}
+
+impl Config {
+    /// Applies a config file's text. Returns what was ignored.
+    pub fn apply_file(&mut self, path: &str, text: &str) -> Vec<ConfigError> {
+        let origin = Origin::File(path.to_string());
+        let mut errors = Vec::new();
+        // None: before any section header; Some(false): inside a foreign section (reported once).
+        let mut section: Option<bool> = None;
+        for (n, raw) in text.lines().enumerate() {
+            let line = n + 1;
+            match ini_line(raw).map(|(_, l)| l) {
+                Ok(Line::Blank) => {}
+                Ok(Line::Section(s)) => {
+                    section = Some(s == "nix-ssd");
+                    if s != "nix-ssd" {
+                        errors.push(ConfigError::Section { origin: origin.clone(), line, section: s.into() });
+                    }
+                }
+                Ok(Line::Assign(k, v)) if section == Some(true) && !k.is_empty() => {
+                    if let Err(e) = self.set(&origin, k, Some(v)) {
+                        errors.push(e);
+                    }
+                }
+                Ok(Line::Assign(..)) if section == Some(false) => {}
+                _ => errors.push(ConfigError::Syntax { origin: origin.clone(), line, text: raw.chars().take(80).collect() }),
+            }
+        }
+        errors
+    }
+
+    /// Applies the kernel command line: `nix-ssd=` and `nix-ssd.KEY=`.
+    pub fn apply_cmdline(&mut self, line: &str) -> Vec<ConfigError> {
+        let mut errors = Vec::new();
+        for (k, v) in cmdline::pairs(line) {
+            let key = if cmdline::key_eq(&k, "nix-ssd") {
+                "nix-ssd"
+            } else if k.len() > 8 && cmdline::key_eq(&k[..8], "nix-ssd.") {
+                &k[8..]
+            } else {
+                continue;
+            };
+            if let Err(e) = self.set(&Origin::Cmdline, key, v.as_deref()) {
+                errors.push(e);
+            }
+        }
+        errors
+    }
+
+    /// Sets one key (`-` and `_` equal). `nix-ssd` is the command line's switch.
+    pub fn set(&mut self, origin: &Origin, key: &str, value: Option<&str>) -> Result<(), ConfigError> {
+        // Messages name the key as the user wrote it: `nix-ssd.device=` on the command line.
+        let shown = match origin {
+            Origin::Cmdline if key != "nix-ssd" => format!("nix-ssd.{key}"),
+            _ => key.to_string(),
+        };
+        let bad = |why: String| ConfigError::BadValue {
+            origin: origin.clone(),
+            key: shown.clone(),
+            value: value.unwrap_or_default().to_string(),
+            why,
+        };
+        let k = key.replace('_', "-");
+        if k == "nix-ssd" {
+            // A bare `nix-ssd` means "on", like a boolean switch in systemd.
+            let v = value.unwrap_or("1");
+            match (cmdline::parse_bool(v), parse_mode(v)) {
+                (Some(b), _) => self.enabled = b,
+                (None, Some(m)) => {
+                    self.enabled = true;
+                    self.mode = m;
+                }
+                _ => return Err(bad("expected a boolean (0/1, no/yes, off/on) or a mode (overlay, build)".into())),
+            }
+            self.mode_origin = origin.clone();
+            self.note(origin);
+            return Ok(());
+        }
+        let known = matches!(
+            k.as_str(),
+            "mode" | "device" | "mount-point" | "device-timeout" | "overlay-subvolume" | "build-subvolume"
+                | "cache-subvolume" | "cache-users"
+        );
+        if !known {
+            return Err(ConfigError::UnknownKey { origin: origin.clone(), key: shown, known: KNOWN });
+        }
+        let Some(v) = value else {
+            return Err(ConfigError::Missing { origin: origin.clone(), key: shown, why: "write KEY=VALUE" });
+        };
+        match k.as_str() {
+            "mode" => match v {
+                "off" => self.enabled = false,
+                _ => match parse_mode(v) {
+                    Some(m) => {
+                        self.enabled = true;
+                        self.mode = m;
+                    }
+                    None => return Err(bad("expected overlay, build or off".into())),
+                },
+            },
+            "device" => self.device = parse_device(v).map_err(|w| bad(w.into()))?,
+            "mount-point" => {
+                normalized_abs_path(v).map_err(|w| bad(format!("the mount point {w}")))?;
+                if v == "/" || v == "/nix" || v.starts_with("/nix/") {
+                    return Err(bad("the mount point must not be /, /nix or below /nix".into()));
+                }
+                if let Some(c) = v.chars().find(|c| matches!(c, ',' | ':' | '\\' | ' ' | '\t' | '"' | '\'')) {
+                    return Err(bad(format!("the mount point must not contain {c:?} (it goes into overlayfs options)")));
+                }
+                self.mount_point = v.into();
+            }
+            "device-timeout" => {
+                self.device_timeout = timespan::parse(v)
+                    .ok_or_else(|| bad("expected a time span such as 10s, 1min 30s, 0 (do not wait) or infinity".into()))?
+            }
+            "overlay-subvolume" | "build-subvolume" | "cache-subvolume" => {
+                check_subvolume(v).map_err(|w| bad(w.into()))?;
+                let slot = match k.as_str() {
+                    "overlay-subvolume" => &mut self.overlay_subvolume,
+                    "build-subvolume" => &mut self.build_subvolume,
+                    _ => &mut self.cache_subvolume,
+                };
+                *slot = v.into();
+            }
+            "cache-users" => {
+                let users: Vec<String> = v.split_whitespace().map(String::from).collect();
+                if let Some(u) = users.iter().find(|u| !valid_user_name(u)) {
+                    return Err(bad(format!("{u:?} is not a valid user name")));
+                }
+                self.cache_users = users;
+            }
+            _ => unreachable!("checked by `known` above"),
+        }
+        if k == "mode" {
+            self.mode_origin = origin.clone();
+        }
+        self.note(origin);
+        Ok(())
+    }
+
+    fn note(&mut self, origin: &Origin) {
+        if !self.origins.contains(origin) {
+            self.origins.push(origin.clone());
+        }
+    }
+}
+
+fn parse_mode(v: &str) -> Option<Mode> {
+    match v {
+        "overlay" => Some(Mode::Overlay),
+        "build" => Some(Mode::Build),
+        _ => None,
+    }
+}
+
+/// `LABEL=…`, `UUID=…`, `PARTUUID=…`, `PARTLABEL=…` or a normalised `/dev/…` path.
+pub fn parse_device(v: &str) -> Result<DeviceSpec, &'static str> {
+    if v.starts_with('/') {
+        normalized_abs_path(v).map_err(|_| "a device path must be absolute and normalised (no //, . or ..)")?;
+        if !v.starts_with("/dev/") || v.len() == 5 {
+            return Err("a device path must be below /dev");
+        }
+        return Ok(DeviceSpec::Path(v.into()));
+    }
+    let (t, val) = v.split_once('=').ok_or("expected LABEL=, UUID=, PARTUUID=, PARTLABEL= or a /dev path")?;
+    let tag = match t {
+        "LABEL" => Tag::Label,
+        "UUID" => Tag::Uuid,
+        "PARTUUID" => Tag::PartUuid,
+        "PARTLABEL" => Tag::PartLabel,
+        _ => return Err("expected LABEL=, UUID=, PARTUUID=, PARTLABEL= or a /dev path"),
+    };
+    if val.is_empty() {
+        return Err("the tag has an empty value");
+    }
+    if val == "." || val == ".." {
+        return Err("`.` and `..` cannot name a device link under /dev/disk");
+    }
+    if val.len() > 255 {
+        return Err("the value is longer than 255 bytes");
+    }
+    Ok(DeviceSpec::Tag(tag, val.into()))
+}
+
+/// Subvolume names go into `subvol=` inside `Options=`: keep them to a safe alphabet.
+fn check_subvolume(v: &str) -> Result<(), &'static str> {
+    if v.is_empty() || v.len() > 255 || v == "." || v == ".." {
+        return Err("a subvolume name must be 1 to 255 characters and not . or ..");
+    }
+    if !v.chars().all(|c| c.is_ascii_alphanumeric() || "@._+-".contains(c)) {
+        return Err("a subvolume name may only hold letters, digits and @._+-");
+    }
+    Ok(())
+}
+
+/// The portable user-name rule systemd applies in strict mode, plus `@` for AD-style names.
+fn valid_user_name(u: &str) -> bool {
+    !u.is_empty()
+        && u.len() <= 32
+        && u.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && u.chars().all(|c| c.is_ascii_alphanumeric() || "_-.@".contains(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ini() {
+        assert_eq!(ini_line("  # c").unwrap().1, Line::Blank);
+        assert_eq!(ini_line("").unwrap().1, Line::Blank);
+        assert_eq!(ini_line("[nix-ssd]").unwrap().1, Line::Section("nix-ssd"));
+        assert_eq!(ini_line("mode = build ").unwrap().1, Line::Assign("mode", "build"));
+        assert_eq!(ini_line("device=LABEL=a b").unwrap().1, Line::Assign("device", "LABEL=a b"));
+        assert!(ini_line("garbage").is_err());
+    }
+
+    #[test]
+    fn file_and_cmdline() {
+        let mut c = Config::default();
+        let e = c.apply_file("/etc/x.conf", "[nix-ssd]\nmode=build\ndevice-timeout=1min\nbogus=1\n[other]\nx=1\n");
+        assert_eq!(c.mode, Mode::Build);
+        assert_eq!(c.device_timeout, TimeSpan::Usec(60_000_000));
+        assert_eq!(e.len(), 2, "{e:?}");
+        let e = c.apply_cmdline("quiet nix-ssd=overlay nix_ssd.device=UUID=abc nix-ssd.device-timeout=forever");
+        assert_eq!(c.mode, Mode::Overlay);
+        assert_eq!(c.device, DeviceSpec::Tag(Tag::Uuid, "abc".into()));
+        assert_eq!(c.device_timeout, TimeSpan::Usec(60_000_000), "bad value keeps the old one");
+        assert_eq!(e.len(), 1);
+        assert!(e[0].to_string().contains("nix-ssd.device-timeout") || e[0].to_string().contains("device-timeout"));
+        c.apply_cmdline("nix-ssd=off");
+        assert!(!c.enabled);
+    }
+
+    #[test]
+    fn devices() {
+        assert!(parse_device("LABEL=").is_err());
+        assert!(parse_device("LABEL=..").is_err());
+        assert!(parse_device("/dev/../etc/passwd").is_err());
+        assert!(parse_device("/etc/passwd").is_err());
+        assert_eq!(parse_device("/dev/sda1"), Ok(DeviceSpec::Path("/dev/sda1".into())));
+        assert_eq!(parse_device("PARTLABEL=a b"), Ok(DeviceSpec::Tag(Tag::PartLabel, "a b".into())));
+    }
+}

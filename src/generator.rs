@@ -1,0 +1,63 @@
+//! `nix-ssd-generator NORMAL [EARLY LATE]`: the systemd generator's whole run.
+use crate::log::{self, Logger};
+use crate::plan::{self, Outcome};
+use crate::render::{self, OutFile};
+use crate::sources::{self, Root};
+use crate::write;
+use std::path::PathBuf;
+
+pub const USAGE: &str = "usage: nix-ssd-generator NORMAL-DIR [EARLY-DIR LATE-DIR]\n\
+    A systemd generator (see systemd.generator(7)); preview its output with `nix-ssd preview`.";
+
+/// Reads inputs and decides; pure apart from reading.
+pub fn decide(root: &Root) -> (Outcome, Vec<OutFile>) {
+    let inputs = sources::gather(root);
+    let outcome = plan::plan(&inputs);
+    let files = outcome.result.as_ref().map(render::render).unwrap_or_default();
+    (outcome, files)
+}
+
+/// Runs the generator; returns the exit code.
+pub fn main(args: &[String]) -> i32 {
+    let dirs: Vec<&String> = args.iter().skip(1).collect();
+    if !(dirs.len() == 1 || dirs.len() == 3) || dirs.iter().any(|d| d.starts_with('-') || d.is_empty()) {
+        eprintln!("{USAGE}");
+        return 2;
+    }
+    let normal = PathBuf::from(dirs[0]);
+    let cmdline = sources::cmdline().ok();
+    let mut log = Logger::new("nix-ssd-generator", cmdline.as_deref());
+    if std::env::var("SYSTEMD_IN_INITRD").is_ok_and(|v| v == "1") {
+        log.log(log::DEBUG, "running in the initrd; nothing to do there");
+        return 0;
+    }
+    let root = Root::from_env();
+    // The decision is pure and total; catching a panic anyway means a bug costs this boot the
+    // SSD, never the boot itself, and says so.
+    let decided = std::panic::catch_unwind(|| decide(&root));
+    let (outcome, files) = match decided {
+        Ok(v) => v,
+        Err(_) => {
+            log.log(log::ERR, "internal error while deciding; writing no units (please report this)");
+            return 1;
+        }
+    };
+    for w in &outcome.warnings {
+        log.log(log::WARNING, w);
+    }
+    if files.is_empty() {
+        let prio = if matches!(outcome.result, Err(plan::Skip::Disabled(_))) { log::NOTICE } else { log::WARNING };
+        log.log(prio, &outcome.summary());
+        return 0;
+    }
+    match write::write_all(&normal, &files) {
+        Ok(()) => {
+            log.log(log::INFO, &format!("{}; wrote {} files to {}", outcome.summary(), files.len(), normal.display()));
+            0
+        }
+        Err(e) => {
+            log.log(log::ERR, &e.to_string());
+            1
+        }
+    }
+}
