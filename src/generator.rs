@@ -52,7 +52,7 @@ pub fn main(args: &[String]) -> i32 {
     }
     match write::write_all(&normal, &files) {
         Ok(()) => {
-            log.log(log::INFO, &format!("{}; wrote {} files to {}", outcome.summary(), files.len(), normal.display()));
+            log.log(log::INFO, &format!("{}; wrote {} files", outcome.summary(), files.len()));
             0
         }
         Err(e) => {

@@ -134,7 +134,7 @@ impl std::fmt::Display for Skip {
             Skip::Disabled(o) => write!(f, "disabled by {o}; writing no units"),
             Skip::NotBtrfs { device, fs_type } => write!(
                 f,
-                "{device} holds a {fs_type} file system, not btrfs; writing no units so nothing mounts it \
+                "{device} holds a file system of type {fs_type}, not btrfs; writing no units so nothing mounts it \
                  (prepare it with `nix-ssd setup`, or name the SSD with nix-ssd.device=)"
             ),
             Skip::UnitNameTooLong(p) => {
@@ -167,11 +167,12 @@ impl Outcome {
                     "{} mode (from {}) on {} ({}, {fs}) at {}, device wait {}",
                     p.mode,
                     self.config.mode_origin,
-                    p.device,
+                    p.device.to_string().escape_debug(),
                     p.what,
                     p.mount_point,
                     match p.device_timeout {
                         TimeSpan::Usec(0) => "none".into(),
+                        TimeSpan::Infinity => "unbounded".into(),
                         t => format!("at most {t}"),
                     }
                 )

@@ -1,0 +1,185 @@
+#!/bin/bash
+# Real-boot test bed of nix-ssd-generator: boots a Debian 13 guest (systemd 257, nix 2.26.3)
+# with THIS checkout's generator and CLI, under systemd-nspawn (wide matrix) and qemu/TCG
+# (real kernel, udev, device units and timeouts), and asserts from the guest's report.
+#
+#   sudo tests/boot/run.sh            # everything (nspawn matrix, qemu matrix, bench)
+# Environment:
+#   GENERATOR=path NIX_SSD_CLI=path   binaries to test (default: cargo build --release here)
+#   RUNNERS="nspawn qemu"             which runners (default both)
+#   ONLY=ERE                          only boots whose name matches
+#   BENCH=0                           skip bench.sh at the end (default: run it)
+#   BED_CACHE (/var/cache/nix-ssd-bed)  BED_WORK (/var/tmp/nix-ssd-bed)
+# Exit status: 0 iff every assertion passed. Last line: "boot: N passed, M failed".
+set -uo pipefail
+[ "$(id -u)" = 0 ] || { echo "run.sh: must run as root" >&2; exit 2; }
+. "$(dirname "$0")/lib.sh"
+trap bed_cleanup EXIT
+trap 'bed_cleanup; exit 130' INT TERM
+T_START=$(now_ms)
+RUNNERS=${RUNNERS:-nspawn qemu}
+ONLY=${ONLY:-.}
+want() { [[ $1 =~ $ONLY ]]; }
+
+host_packages
+
+# ------------------------------------------------------------------ binaries under test
+resolve_binaries
+
+t0=$(now_ms)
+ROOTFS=$(rootfs_prepared) || exit 2
+T_ROOTFS=$(( $(now_ms) - t0 ))
+stage_payload "$GENERATOR" "$NIX_SSD_CLI"
+rm -f "$BED_WORK"/qemu/root-gen*.img          # root images follow this run's binaries
+
+# SSD images (each boot gets its own copy: nspawn boots write to them)
+IMG=$BED_WORK/img; mkdir -p "$IMG"
+for k in good ext4 btrfs-bare btrfs-nodirs; do make_ssd_image "$IMG/master-$k.img" "$k"; done
+ssd() { cp --sparse=always "$IMG/master-$1.img" "$IMG/$2.img"; echo "$IMG/$2.img"; }
+
+TIMES=()   # "name wall_ms multi-user_ms first-answer_ms"
+record() { TIMES+=("$(printf '%-22s %7s %9s %11s %9s' "$1" "$BOOT_MS" "$(rv "$1" t-multi-user-ms)" "$(rv "$1" t-first-answer-ms)" "$(rv "$1" t-device-ms)")"); }
+
+# ------------------------------------------------------------------ assertion groups
+OURS='nix-ssd|nix\\x2dssd|NIX_SSD'
+SSD_OVL_RE='lowerdir=/nix/\.lower-store.*upperdir=/mnt/nix-ssd/overlay/upper|upperdir=/mnt/nix-ssd/overlay/upper.*lowerdir=/nix/\.lower-store'
+no_failed() { [ -z "$(rv "$1" failed | tr -d ' ')" ]; }
+field() { rv "$1" "$2" | awk -v n="$3" '{print $n}'; }      # field NAME KEY N
+first_store_opts_ro() { rva "$1" store-mount | head -1 | awk '{print $4}' | grep -q '^ro'; }
+ssd_overlay_above_ro_bind() {  # the SSD overlay is mounted after (on top of) a read-only /nix/store mount
+    rva "$1" store-mount | awk -v re="$SSD_OVL_RE" '$4 ~ /^ro/ && !seen_ovl {ro=1} $0 ~ re {seen_ovl=1; if (ro) ok=1} END{exit !ok}'
+}
+no_ssd_overlay() { ! rv "$1" store-top | grep -qE "$SSD_OVL_RE"; }
+nothing_mounted() { [ "$(rv "$1" 'mnt /mnt/nix-ssd/overlay')$(rv "$1" 'mnt /mnt/nix-ssd/build')" = nonenone ]; }
+only_ours_failed() { ! rv "$1" failed | tr ' ' '\n' | grep -v '^$' | grep -qvE "$OURS"; }
+journal_has() { grep -E '^journal ' "$BED_LOG/$1.report" | grep -qiE -- "$2"; }
+
+basic() {   # reached multi-user, daemon answers, add + build through the daemon work
+    local n=$1
+    ok "$n" "report printed (boot reached multi-user.target)" reported "$n"
+    ok "$n" "nix-daemon answers (NIX_REMOTE=daemon nix store info)" has "$n" daemon-answer '^ok'
+    ok "$n" "nix-store --add through the daemon" has "$n" add '^/nix/store/'
+    ok "$n" "trivial derivation (builder /bin/sh) builds" has "$n" build '^/nix/store/'
+}
+a_running() { ok "$1" "systemctl is-system-running: running" has "$1" state '^running$'; }
+a_no_failed() { ok "$1" "systemctl --failed lists nothing" no_failed "$1"; }
+
+a_overlay() {   # scenario 1
+    local n=$1 init=$2
+    basic "$n"; a_running "$n"; a_no_failed "$n"
+    ok "$n" "/mnt/nix-ssd/overlay: btrfs subvol=/@overlay" has "$n" "mnt /mnt/nix-ssd/overlay" '^btrfs [^ ]+ /@overlay '
+    ok "$n" "/mnt/nix-ssd/overlay: compress=zstd" has "$n" "mnt /mnt/nix-ssd/overlay" ' [^ ]*compress=zstd[^ ]*$'
+    ok "$n" "/mnt/nix-ssd/overlay: noatime" has "$n" "mnt /mnt/nix-ssd/overlay" '^btrfs [^ ]+ [^ ]+ [^ ]*noatime'
+    ok "$n" "/mnt/nix-ssd/build: btrfs subvol=/@build" has "$n" "mnt /mnt/nix-ssd/build" '^btrfs [^ ]+ /@build '
+    ok "$n" "/nix/store: overlay lowerdir=/nix/.lower-store upperdir=/mnt/nix-ssd/overlay/upper (top)" has "$n" store-top "^overlay .*($SSD_OVL_RE)"
+    ok "$n" "/nix/.lower-store: read-only bind" has "$n" lower-top '^[^ ]+ [^ ]+ /nix/store ro'
+    [ "$init" = nixos ] && ok "$n" "SSD overlay sits on top of the NixOS-like ro bind" ssd_overlay_above_ro_bind "$n"
+    ok "$n" "nix-ssd.service active (exited)" has "$n" "unit nix-ssd.service" '^active exited result=success'
+    ok "$n" "nix-daemon sees the overlay on /nix/store" has "$n" daemon-store-view "^overlay .*upperdir=/mnt/nix-ssd/overlay/upper"
+    ok "$n" "nix-daemon NIX_CONFIG has store = local-overlay://" has "$n" daemon-env '^ *store *= *local-overlay://'
+    ok "$n" "NIX_CONFIG store names upper-layer=/mnt/nix-ssd/overlay/upper" has "$n" daemon-env 'upper-layer=/mnt/nix-ssd/overlay/upper'
+    ok "$n" "added path lands in /mnt/nix-ssd/overlay/upper" has "$n" add-in-upper '^yes$'
+    ok "$n" "added path not in the eMMC lower store" has "$n" add-in-lower '^no$'
+    ok "$n" "built path lands in /mnt/nix-ssd/overlay/upper" has "$n" build-in-upper '^yes$'
+    ok "$n" "build's NIX_BUILD_TOP under /mnt/nix-ssd/build" has "$n" build-out '^build-top=/mnt/nix-ssd/build/'
+}
+a_plain_store() {   # nix works on the plain eMMC store, nothing of the SSD on /nix/store
+    local n=$1
+    ok "$n" "nothing of the SSD mounted on /nix/store" no_ssd_overlay "$n"
+    ok "$n" "nix-daemon NIX_CONFIG has no local-overlay store" hasnt "$n" daemon-env 'local-overlay'
+    ok "$n" "added path is in the plain store (not an SSD upper)" has "$n" add-in-upper '^no$'
+}
+a_absent() {    # scenario 2 (and 6)
+    local n=$1
+    basic "$n"; a_running "$n"; a_no_failed "$n"; a_plain_store "$n"
+    ok "$n" "nothing mounted at /mnt/nix-ssd/overlay" has "$n" "mnt /mnt/nix-ssd/overlay" '^none$'
+    ok "$n" "nix-ssd.service skipped by its condition, not failed" has "$n" "unit nix-ssd.service" '^inactive dead result=success condition=no'
+}
+a_off() {       # scenario 3 / 7: nothing of ours
+    local n=$1
+    basic "$n"; a_running "$n"; a_no_failed "$n"; a_plain_store "$n"
+    ok "$n" "/run/systemd/generator* hold nothing of ours" has "$n" gen-ours '^ *$'
+    ok "$n" "nothing mounted at /mnt/nix-ssd/{overlay,build}" nothing_mounted "$n"
+    ok "$n" "nix-ssd.service not loaded" has "$n" "unit nix-ssd.service" 'load=not-found'
+    ok "$n" "build's NIX_BUILD_TOP not on the SSD" hasnt "$n" build-out '^build-top=/mnt/nix-ssd'
+}
+a_build_mode() { # scenario 4
+    local n=$1
+    basic "$n"; a_running "$n"; a_no_failed "$n"; a_plain_store "$n"
+    ok "$n" "/mnt/nix-ssd/build: btrfs subvol=/@build" has "$n" "mnt /mnt/nix-ssd/build" '^btrfs [^ ]+ /@build '
+    ok "$n" "build's NIX_BUILD_TOP under /mnt/nix-ssd/build" has "$n" build-out '^build-top=/mnt/nix-ssd/build/'
+}
+a_wrong_disk() { # scenario 5
+    local n=$1
+    basic "$n"; a_plain_store "$n"
+    ok "$n" "no failed units other than our own" only_ours_failed "$n"
+    ok "$n" "the reason is in the journal" journal_has "$n" \
+        'wrong fs type|bad option|bad superblock|no such file|not found|missing|does not exist|refus|not a btrfs|subvol|failed to mount|failed with result'
+}
+proc_cmdline_passed() { # generators were given the command line via SYSTEMD_PROC_CMDLINE (nspawn)
+    ok "$1" "generators see SYSTEMD_PROC_CMDLINE='$2' (nspawn --setenv reaches PID 1's generators)" \
+        has "$1" gen-probe "^SYSTEMD_PROC_CMDLINE=$2\$"
+}
+finish_boot() { record "$1"; [[ " ${BOOT_FAILED[*]} " == *" $1 "* ]] && explain "$1"; return 0; }
+
+# ------------------------------------------------------------------ nspawn matrix
+if [[ " $RUNNERS " == *" nspawn "* ]]; then
+  log "=== nspawn matrix"
+  n=n1-overlay-nixos;   want $n && { boot_nspawn $n nixos "$(ssd good $n)" yes; a_overlay $n nixos; finish_boot $n; }
+  n=n1-overlay-plain;   want $n && { boot_nspawn $n boot "$(ssd good $n)" yes; a_overlay $n boot; finish_boot $n; }
+  n=n2-absent;          want $n && { boot_nspawn $n nixos none yes; a_absent $n; finish_boot $n; }
+  n=n3-off;             want $n && { boot_nspawn $n nixos "$(ssd good $n)" yes nix-ssd=0; a_off $n; proc_cmdline_passed $n nix-ssd=0; finish_boot $n; }
+  n=n3-off-word;        want $n && { boot_nspawn $n nixos "$(ssd good $n)" yes nix-ssd=off; a_off $n; proc_cmdline_passed $n nix-ssd=off; finish_boot $n; }
+  n=n4-build;           want $n && { boot_nspawn $n nixos "$(ssd good $n)" yes nix-ssd=build; a_build_mode $n; proc_cmdline_passed $n nix-ssd=build; finish_boot $n; }
+  n=n5a-ext4;           want $n && { boot_nspawn $n nixos "$(ssd ext4 $n)" yes; a_wrong_disk $n; finish_boot $n; }
+  n=n5b-btrfs-bare;     want $n && { boot_nspawn $n nixos "$(ssd btrfs-bare $n)" yes; a_wrong_disk $n; finish_boot $n; }
+  n=n5c-btrfs-nodirs;   want $n && { boot_nspawn $n nixos "$(ssd btrfs-nodirs $n)" yes; a_wrong_disk $n
+                            ok $n "nix-ssd.service refused without failing (exit 0)" has $n "unit nix-ssd.service" 'result=success'
+                            a_no_failed $n; finish_boot $n; }
+  n=n6-timeout0-absent; want $n && { boot_nspawn $n nixos none yes nix-ssd.device-timeout=0; a_absent $n; proc_cmdline_passed $n nix-ssd.device-timeout=0; finish_boot $n; }
+  n=n7-baseline;        want $n && { boot_nspawn $n nixos "$(ssd good $n)" no; a_off $n; finish_boot $n; }
+  rm -f "$IMG"/n*.img
+fi
+
+# ------------------------------------------------------------------ qemu matrix
+if [[ " $RUNNERS " == *" qemu "* ]]; then
+  log "=== qemu (TCG) matrix"
+  NI=init=/usr/sbin/nixos-like-init
+  # with the disk: nix-ssd.device-timeout=30s (TCG: the by-label link shows up 7.6-8.3 s in)
+  n=q7-baseline;        want $n && { boot_qemu $n none no no $NI; a_off $n; finish_boot $n; }
+  n=q1-overlay;         want $n && { boot_qemu $n "$(ssd good $n)" yes no $NI nix-ssd.device-timeout=30s; a_overlay $n nixos
+                            ok $n "device unit active" has $n 'unit dev-disk-by\x2dlabel-NIX_SSD.device' '^active plugged'; finish_boot $n; }
+  n=q2-absent;          want $n && { boot_qemu $n none yes no $NI; a_absent $n
+                            # default device timeout 10 s: multi-user no later than baseline + 10 s + 6 s slack
+                            if [ -s "$BED_LOG/q7-baseline.report" ]; then
+                              lim=$(( $(rv q7-baseline t-multi-user-ms || echo 0) + 16000 ))
+                              ok $n "multi-user.target within baseline + device timeout (10 s) + 6 s ($lim ms)" le $n t-multi-user-ms $lim
+                            fi; finish_boot $n; }
+  n=q5a-ext4;           want $n && { boot_qemu $n "$(ssd ext4 $n)" yes no $NI nix-ssd.device-timeout=30s; a_wrong_disk $n; finish_boot $n; }
+  n=q5c-btrfs-nodirs;   want $n && { boot_qemu $n "$(ssd btrfs-nodirs $n)" yes no $NI nix-ssd.device-timeout=30s; a_wrong_disk $n
+                            ok $n "nix-ssd.service refused without failing (exit 0)" has $n "unit nix-ssd.service" 'result=success'; finish_boot $n; }
+  n=q6-timeout0-absent; want $n && { boot_qemu $n none yes no $NI nix-ssd.device-timeout=0; a_absent $n
+                            if [ -s "$BED_LOG/q7-baseline.report" ]; then
+                              lim=$(( $(rv q7-baseline t-first-answer-ms || echo 0) + 3000 ))
+                              ok $n "nix-daemon's first answer not delayed by a device wait (<= baseline + 3 s = $lim ms)" le $n t-first-answer-ms $lim
+                            fi; finish_boot $n; }
+  rm -f "$IMG"/q*.img
+fi
+
+# ------------------------------------------------------------------ bench
+if [ "${BENCH:-1}" != 0 ]; then
+  log "=== bench.sh"
+  t0=$(now_ms)
+  if BED_SKIP_SETUP=1 ROOTFS=$ROOTFS "$BED_DIR/bench.sh"; then PASS=$((PASS+1)); echo "  ok   bench.sh completed"
+  else FAIL=$((FAIL+1)); echo "  FAIL bench.sh"; fi
+  log "bench: $(( $(now_ms) - t0 )) ms"
+fi
+
+echo
+echo "boot timings (ms; multi-user / first-answer / device = after systemd started):"
+printf '%-22s %7s %9s %11s %9s\n' boot wall multi-user first-answer device
+printf '%s\n' "${TIMES[@]}"
+echo "rootfs (cache check/build): $T_ROOTFS ms; whole run: $(( ($(now_ms) - T_START) / 1000 )) s; logs: $BED_LOG"
+[ ${#BOOT_FAILED[@]} -gt 0 ] && echo "boots with failures: ${BOOT_FAILED[*]}"
+echo "boot: $PASS passed, $FAIL failed"
+[ "$FAIL" = 0 ]

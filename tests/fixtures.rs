@@ -1,0 +1,135 @@
+//! Fixture trees: `tests/cases/NAME/` holds the inputs (`cmdline`, `etc/…`, `run/…`,
+//! `blkid.export`, `env`) and the expected results (`expected/`, `expected.log`,
+//! `expected.exit`). The real generator binary runs on each and the output tree is compared
+//! exactly: names, file types, symlink targets, bytes. `UPDATE_FIXTURES=1` rewrites the
+//! expectations (review the diff before committing).
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+#[derive(Debug, PartialEq, Eq)]
+enum Node {
+    File(String),
+    Link(String),
+}
+
+fn tree(dir: &Path) -> BTreeMap<String, Node> {
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Node>) {
+        let Ok(entries) = fs::read_dir(dir) else { return };
+        for e in entries.flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(base).unwrap().to_string_lossy().into_owned();
+            let ft = e.file_type().unwrap();
+            if ft.is_symlink() {
+                out.insert(rel, Node::Link(fs::read_link(&p).unwrap().to_string_lossy().into_owned()));
+            } else if ft.is_dir() {
+                walk(base, &p, out);
+            } else {
+                out.insert(rel, Node::File(fs::read_to_string(&p).unwrap()));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+fn write_tree(dir: &Path, t: &BTreeMap<String, Node>) {
+    let _ = fs::remove_dir_all(dir);
+    fs::create_dir_all(dir).unwrap();
+    for (rel, node) in t {
+        let p = dir.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        match node {
+            Node::File(s) => fs::write(&p, s).unwrap(),
+            Node::Link(l) => std::os::unix::fs::symlink(l, &p).unwrap(),
+        }
+    }
+}
+
+struct Run {
+    tree: BTreeMap<String, Node>,
+    log: String,
+    exit: i32,
+}
+
+/// Runs the generator on a case directory, as systemd would (NORMAL EARLY LATE).
+fn run_case(case: &Path) -> Run {
+    let out = tempfile::tempdir().unwrap();
+    let dirs: Vec<PathBuf> = ["normal", "early", "late"].iter().map(|d| out.path().join(d)).collect();
+    for d in &dirs {
+        fs::create_dir(d).unwrap();
+    }
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nix-ssd-generator"));
+    cmd.args(&dirs)
+        .env_clear()
+        .env("SYSTEMD_LOG_TARGET", "console")
+        .env("NIX_SSD_GENERATOR_ROOT", case)
+        .env("SYSTEMD_PROC_CMDLINE", fs::read_to_string(case.join("cmdline")).unwrap_or_default().trim_end_matches('\n'));
+    if case.join("blkid.export").exists() {
+        cmd.env("NIX_SSD_BLKID_EXPORT", case.join("blkid.export"));
+    }
+    for line in fs::read_to_string(case.join("env")).unwrap_or_default().lines() {
+        if let Some((k, v)) = line.split_once('=') {
+            cmd.env(k, v);
+        }
+    }
+    let o = cmd.output().unwrap();
+    for d in &dirs[1..] {
+        assert_eq!(fs::read_dir(d).unwrap().count(), 0, "{}: wrote into {}", case.display(), d.display());
+    }
+    Run {
+        tree: tree(&dirs[0]),
+        log: String::from_utf8_lossy(&o.stderr).into_owned(),
+        exit: o.status.code().unwrap_or(-1),
+    }
+}
+
+#[test]
+fn fixture_cases() {
+    let cases_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
+    let update = std::env::var_os("UPDATE_FIXTURES").is_some();
+    let mut cases: Vec<PathBuf> = fs::read_dir(&cases_dir).unwrap().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    cases.sort();
+    assert!(cases.len() >= 20, "expected the fixture set, found {} cases", cases.len());
+    let mut failures = Vec::new();
+    for case in &cases {
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        let run = run_case(case);
+        let exp_exit: i32 = fs::read_to_string(case.join("expected.exit")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+        if update {
+            write_tree(&case.join("expected"), &run.tree);
+            fs::write(case.join("expected.log"), &run.log).unwrap();
+            continue;
+        }
+        let exp_tree = tree(&case.join("expected"));
+        let exp_log = fs::read_to_string(case.join("expected.log")).unwrap_or_default();
+        if run.tree != exp_tree {
+            let mut diff = String::new();
+            for k in exp_tree.keys().chain(run.tree.keys()) {
+                if exp_tree.get(k) != run.tree.get(k) {
+                    diff += &format!("  {k}:\n    expected {:?}\n    got      {:?}\n", exp_tree.get(k), run.tree.get(k));
+                }
+            }
+            failures.push(format!("{name}: output tree differs\n{diff}"));
+        }
+        if run.log != exp_log {
+            failures.push(format!("{name}: log differs\n--- expected\n{exp_log}--- got\n{}", run.log));
+        }
+        if run.exit != exp_exit {
+            failures.push(format!("{name}: exit {} (expected {exp_exit})", run.exit));
+        }
+    }
+    println!("fixtures: {} cases compared", cases.len());
+    assert!(failures.is_empty(), "{} of {} fixture cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [vec![], vec!["a", "b"], vec!["a", "b", "c", "d"], vec!["--help"]] {
+        let o = Command::new(env!("CARGO_BIN_EXE_nix-ssd-generator")).args(&args).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("usage:"));
+    }
+}

@@ -1,0 +1,36 @@
+#!/bin/bash
+# The whole test suite (README's test command; .ci/run calls it). Run as root on Debian 12:
+# installs what the tests need, builds, and runs unit + fixture tests, systemd-analyze
+# verification, kernel tests (real btrfs + overlayfs), the boot bed (systemd-nspawn and qemu
+# boots of a Debian 13 guest) and the benchmarks (figures only, never a pass/fail on time).
+# Steps can be skipped for quick local runs: SKIP="boot bench" tests/run.sh
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd); cd "$top"
+[ "$(id -u)" = 0 ] || { echo "tests/run.sh: run as root (mounts, loop devices, boots)" >&2; exit 2; }
+export DEBIAN_FRONTEND=noninteractive
+skip() { [[ " ${SKIP:-} " == *" $1 "* ]]; }
+results=(); failed=0
+step() { # NAME COMMAND...
+    local name=$1; shift
+    if skip "$name"; then results+=("$name: skipped"); return; fi
+    local t0=$SECONDS
+    echo "::: $name: $*"
+    if "$@"; then results+=("$name: ok ($((SECONDS - t0)) s)")
+    else results+=("$name: FAILED ($((SECONDS - t0)) s)"); failed=$((failed + 1)); fi
+}
+deps() {
+    local need=()
+    for p in systemd btrfs-progs util-linux; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
+    [ ${#need[@]} -eq 0 ] || { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}"; }
+}
+step deps deps
+step build cargo build --release --locked --bins
+step cargo-test cargo test --release --locked
+step verify tests/verify.sh "$top/target/release"
+step kernel tests/kernel/run.sh
+step boot tests/boot/run.sh
+step bench benches/generator.sh
+echo; echo "=== summary"; printf '  %s\n' "${results[@]}"
+ok=0; for r in "${results[@]}"; do [[ $r == *": ok"* ]] && ok=$((ok + 1)); done
+echo "suites: $ok passed, $failed failed"
+[ $failed -eq 0 ]
