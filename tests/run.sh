@@ -20,12 +20,12 @@ step() { # NAME COMMAND...
 }
 deps() {
     local need=()
-    for p in systemd btrfs-progs util-linux; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
+    for p in systemd btrfs-progs util-linux make; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
     [ ${#need[@]} -eq 0 ] || { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}"; }
 }
 step deps deps
-step build cargo build --release --locked --bins
 step cargo-test cargo test --release --locked
+step build make build   # after cargo test, which rebuilds the generator dynamically
 step verify tests/verify.sh "$top/target/release"
 step kernel tests/kernel/run.sh
 step boot tests/boot/run.sh
