@@ -98,7 +98,7 @@ fn cstr(p: &Path) -> CString {
     CString::new(p.as_os_str().as_bytes()).unwrap_or_default()
 }
 
-fn mount(src: Option<&Path>, target: &Path, fstype: Option<&str>, flags: libc::c_ulong, data: Option<&str>) -> std::io::Result<()> {
+pub fn mount_raw(src: Option<&Path>, target: &Path, fstype: Option<&str>, flags: libc::c_ulong, data: Option<&str>) -> std::io::Result<()> {
     let src = src.map(cstr);
     let target = cstr(target);
     let fstype = fstype.map(|s| CString::new(s).unwrap_or_default());
@@ -109,7 +109,7 @@ fn mount(src: Option<&Path>, target: &Path, fstype: Option<&str>, flags: libc::c
     if r == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
 }
 
-fn umount(target: &Path) -> std::io::Result<()> {
+pub fn umount_raw(target: &Path) -> std::io::Result<()> {
     // SAFETY: a valid NUL-terminated path.
     if unsafe { libc::umount2(cstr(target).as_ptr(), libc::MNT_DETACH) } == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
 }
@@ -132,7 +132,7 @@ pub struct Report {
     pub nix_config: Vec<String>,
 }
 
-fn is_mountpoint(p: &Path) -> bool {
+pub fn is_mountpoint(p: &Path) -> bool {
     top_mount(p).is_some()
 }
 
@@ -177,21 +177,21 @@ fn stack_overlay(dir: &Path, r: &mut Report) -> Result<String, ActivateError> {
     fs::DirBuilder::new().mode(0o755).recursive(true).create(lower).map_err(sys(format!("mkdir {LOWER_STORE}")))?;
     let fresh_lower = !is_mountpoint(lower);
     if fresh_lower {
-        mount(Some(store), lower, None, libc::MS_BIND, None).map_err(sys(format!("bind {STORE} on {LOWER_STORE}")))?;
-        let ro = mount(None, lower, None, libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY, None)
+        mount_raw(Some(store), lower, None, libc::MS_BIND, None).map_err(sys(format!("bind {STORE} on {LOWER_STORE}")))?;
+        let ro = mount_raw(None, lower, None, libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY, None)
             .map_err(sys(format!("remount {LOWER_STORE} read-only")))
             // Under systemd / is shared: without this the overlay mounted on /nix/store would
             // propagate onto the lower bind too, and the "lower store" would be the merged view.
-            .and_then(|()| mount(None, lower, None, libc::MS_PRIVATE, None).map_err(sys(format!("make {LOWER_STORE} private"))));
+            .and_then(|()| mount_raw(None, lower, None, libc::MS_PRIVATE, None).map_err(sys(format!("make {LOWER_STORE} private"))));
         if let Err(e) = ro {
-            let _ = umount(lower);
+            let _ = umount_raw(lower);
             return Err(e);
         }
     }
     let opts = format!("lowerdir={LOWER_STORE},upperdir={},workdir={}", upper.display(), work.display());
-    if let Err(e) = mount(Some(Path::new("overlay")), store, Some("overlay"), 0, Some(&opts)) {
+    if let Err(e) = mount_raw(Some(Path::new("overlay")), store, Some("overlay"), 0, Some(&opts)) {
         if fresh_lower {
-            let _ = umount(lower);
+            let _ = umount_raw(lower);
         }
         return Err(sys(format!("mount -t overlay -o {opts} overlay {STORE}"))(e));
     }
@@ -242,7 +242,7 @@ fn bind_cache(cache: &Path, user: &str, r: &mut Report) -> Result<(), ActivateEr
         .open(&target)
         .map_err(sys(format!("open {}", target.display())))?;
     let via = PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd)));
-    mount(Some(&src), &via, None, libc::MS_BIND, None).map_err(sys(format!("bind {} on {}", src.display(), target.display())))?;
+    mount_raw(Some(&src), &via, None, libc::MS_BIND, None).map_err(sys(format!("bind {} on {}", src.display(), target.display())))?;
     r.lines.push(format!("cache for {user}: {} on {}", src.display(), target.display()));
     Ok(())
 }

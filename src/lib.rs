@@ -12,6 +12,8 @@ pub mod generator;
 pub mod log;
 pub mod plan;
 pub mod render;
+pub mod setup;
 pub mod sources;
+pub mod status;
 pub mod timespan;
 pub mod write;

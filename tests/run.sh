@@ -24,7 +24,7 @@ deps() {
     [ ${#need[@]} -eq 0 ] || { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}"; }
 }
 step deps deps
-step cargo-test cargo test --release --locked
+step cargo-test cargo test --locked
 step build make build   # after cargo test, which rebuilds the generator dynamically
 step verify tests/verify.sh "$top/target/release"
 step kernel tests/kernel/run.sh

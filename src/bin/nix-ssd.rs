@@ -1,7 +1,8 @@
 //! `nix-ssd`: the operator command. Shares the generator's config and plan code.
 use clap::{Parser, Subcommand};
 use nix_ssd_generator::activate::{self, Request};
-use nix_ssd_generator::config::Mode;
+use nix_ssd_generator::config::{Config, DeviceSpec, Mode, Tag};
+use nix_ssd_generator::{setup, status};
 use nix_ssd_generator::plan::{self, Inputs};
 use nix_ssd_generator::render::{self, Content};
 use nix_ssd_generator::sources::{self, Root};
@@ -28,6 +29,29 @@ enum Cmd {
         /// Also read device data from this saved `blkid -o export` output
         #[arg(long)]
         blkid_export: Option<PathBuf>,
+    },
+    /// Show what was decided, what is mounted and what nix-daemon uses (exit 0 healthy, 1 degraded: working without the SSD, 2 broken)
+    Status {
+        /// Print the report as JSON (schema documented in nix-ssd(8); field "schema" is its version)
+        #[arg(long)]
+        json: bool,
+    },
+    /// Prepare a device as the Nix SSD: btrfs, label, subvolumes and directories (destroys its contents)
+    Setup {
+        /// The block device (or image file)
+        device: String,
+        /// Overwrite an existing file system
+        #[arg(long, conflicts_with = "adopt")]
+        force: bool,
+        /// Convert a btrfs laid out by the seed's plan (@upper/@work/@build/@cache), keeping @upper's files
+        #[arg(long)]
+        adopt: bool,
+        /// Print every step, change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// File system label (default: the configured LABEL=, else NIX_SSD)
+        #[arg(long)]
+        label: Option<String>,
     },
     /// Stack the overlay / wire the build dir (run by nix-ssd.service before nix-daemon)
     #[command(hide = true)]
@@ -90,8 +114,45 @@ fn preview(cmdline: Option<String>, root: PathBuf, blkid_export: Option<PathBuf>
     ExitCode::SUCCESS
 }
 
+fn setup(device: String, force: bool, adopt: bool, dry_run: bool, label: Option<String>) -> ExitCode {
+    let root = Root("/".into());
+    let mut config = Config::default();
+    for f in sources::config_files(&root) {
+        if let Ok(t) = &f.text {
+            config.apply_file(&f.path, t);
+        }
+    }
+    let label = label.unwrap_or_else(|| match &config.device {
+        DeviceSpec::Tag(Tag::Label, l) => l.clone(),
+        _ => "NIX_SSD".into(),
+    });
+    let layout = setup::Layout {
+        label,
+        overlay: config.overlay_subvolume,
+        build: config.build_subvolume,
+        cache: config.cache_subvolume,
+    };
+    match setup::setup(&device, &layout, force, adopt, dry_run) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("nix-ssd setup: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     match Cli::parse().cmd {
+        Cmd::Status { json } => {
+            let s = status::status();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
+            } else {
+                print!("{}", s.text());
+            }
+            ExitCode::from(s.exit_code())
+        }
+        Cmd::Setup { device, force, adopt, dry_run, label } => setup(device, force, adopt, dry_run, label),
         Cmd::Preview { cmdline, root, blkid_export } => preview(cmdline, root, blkid_export),
         Cmd::Activate { mode, overlay_dir, build_dir, cache_dir, cache_users, env_file } => {
             let req = Request { mode, overlay_dir, build_dir, cache_dir, cache_users, env_file };

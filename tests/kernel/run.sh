@@ -252,16 +252,47 @@ mount_units() { # GENDIR EXPECTED_WHAT
     done
 }
 
+# --adopt on a seed-layout btrfs (@upper @work @build @cache) keeps @upper's files.
+adopt_test() {
+    local img=$1
+    truncate -s 300M "$img"; mkfs.btrfs -q -L NIX_SSD "$img" >/dev/null 2>&1
+    unshare --mount --propagation private bash -c '
+        d=$(mktemp -d); mount -o subvolid=5 "$1" "$d" || exit 1
+        for s in @upper @work @build @cache; do btrfs -q subvolume create "$d/$s" || exit 1; done
+        mkdir -p "$d/@upper/aaaa-seed/bin"; echo seed-data > "$d/@upper/aaaa-seed/bin/x"
+        umount "$d"; rmdir "$d"' _ "$img" || { fail "adopt: build seed layout"; return; }
+    if "$KT_NSSD" setup --adopt "$img" 2>"$KT_DIR/adopt.log"; then pass "nix-ssd setup --adopt ran"; else fail "nix-ssd setup --adopt: $(cat "$KT_DIR/adopt.log")"; return; fi
+    local out
+    out=$(unshare --mount --propagation private bash -c '
+        d=$(mktemp -d); mount -o subvolid=5 "$1" "$d" || exit 1
+        cat "$d/@overlay/upper/aaaa-seed/bin/x"; btrfs subvolume list "$d" | sed "s/.* path //" | sort | tr "\n" " "
+        for x in upper work state; do test -d "$d/@overlay/$x" && echo -n "$x "; done
+        umount "$d"; rmdir "$d"' _ "$img")
+    has "adopt: the file written into the old @upper is in @overlay/upper" "$out" seed-data
+    has "adopt: subvolumes afterwards" "$out" "@build @cache @overlay "
+    has "adopt: plain dirs upper work state" "$out" "upper work state"
+    rm -f "$img"
+}
+
 ns_main() {
     # --- subvolumes
     local top="$KT_DIR/top" s
     mkdir -p "$top"
     mount -t btrfs -o subvolid=5 "$KT_LOOP" "$top" || { fail "mount btrfs top level"; return 1; }
-    for s in @overlay @build @cache @kt-upper @kt-work; do
-        btrfs -q subvolume create "$top/$s" >/dev/null || { fail "create subvolume $s"; return 1; }
-        echo "$s" >"$top/$s/.kt-subvol"
+    # @overlay (upper/ work/ state/), @build, @cache come from `nix-ssd setup`
+    for s in @overlay @build @cache; do
+        if [[ -d "$top/$s" ]] && [[ "$(stat -c %i "$top/$s")" == 256 ]]; then pass "nix-ssd setup made subvolume $s"
+        else fail "nix-ssd setup made subvolume $s"; fi
     done
-    mkdir -p "$top/@overlay/upper" "$top/@overlay/work" "$top/@overlay/state"
+    for d in upper:755 work:700 state:755; do
+        eq "nix-ssd setup made @overlay/${d%%:*} mode ${d#*:} root:root" \
+            "$(stat -c '%a %U:%G' "$top/@overlay/${d%%:*}" 2>&1)" "${d#*:} root:root"
+    done
+    eq "nix-ssd setup: @build mode (not world-writable)" "$(stat -c %a "$top/@build")" 755
+    for s in @kt-upper @kt-work; do
+        btrfs -q subvolume create "$top/$s" >/dev/null || { fail "create subvolume $s"; return 1; }
+    done
+    for s in @overlay @build @cache @kt-upper @kt-work; do echo "$s" >"$top/$s/.kt-subvol"; done
     umount "$top"
     pass "btrfs NIX_SSD on $KT_LOOP with @overlay{upper,work,state} @build @cache"
 
@@ -396,8 +427,12 @@ outer_main() {
     done
     if ((ok)); then
         truncate -s 512M "$img"
-        if mkfs.btrfs -q -f -L NIX_SSD "$img" >/dev/null 2>&1 && KT_LOOP=$(losetup --show -f "$img"); then
-            pass "sparse image + mkfs.btrfs -L NIX_SSD + losetup ($KT_LOOP)"
+        if "$KT_NSSD" setup "$img" 2>"$KT_DIR/setup.log" && KT_LOOP=$(losetup --show -f "$img"); then
+            pass "sparse image + nix-ssd setup + losetup ($KT_LOOP)"
+            check "nix-ssd setup labelled it NIX_SSD" test "$(blkid -s LABEL -o value "$img")" = NIX_SSD
+            if "$KT_NSSD" setup "$img" 2>"$KT_DIR/setup2.log"; then fail "nix-ssd setup refuses a device with a file system"
+            else has "nix-ssd setup refuses a device with a file system" "$(cat "$KT_DIR/setup2.log")" "already holds a btrfs"; fi
+            adopt_test "$KT_DIR/adopt.img"
             if [[ ! -e /nix ]]; then mkdir /nix && MADE_NIX=1; fi
             unshare --mount --propagation private bash "$SELF" --ns
             local rc=$?

@@ -1,0 +1,327 @@
+//! `nix-ssd status`: the seed's verification steps, automated. What was decided and why, what
+//! is really mounted, and what the running nix-daemon really uses. Exit 0 healthy, 1 degraded
+//! (working without the SSD), 2 broken or unknown.
+use crate::activate::{MountInfo, mounts};
+use crate::config::Mode;
+use crate::plan::{self, ENV_FILE, Role};
+use crate::sources::{self, Root};
+use serde::Serialize;
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+/// Version of the JSON document; bumped on any incompatible change (documented in nix-ssd(8)).
+pub const SCHEMA: u32 = 1;
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub schema: u32,
+    /// "healthy", "degraded" or "broken".
+    pub health: &'static str,
+    /// "overlay", "build" or "off".
+    pub mode: String,
+    /// The input that decided the mode.
+    pub decided_by: String,
+    pub summary: String,
+    pub config_warnings: Vec<String>,
+    pub device: DeviceStatus,
+    pub mounts: Vec<MountStatus>,
+    pub store: StoreStatus,
+    pub daemon: DaemonStatus,
+    pub caches: Vec<CacheStatus>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DeviceStatus {
+    pub spec: String,
+    pub node: String,
+    pub present: bool,
+    pub fs_type: Option<String>,
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MountStatus {
+    pub role: &'static str,
+    pub subvolume: String,
+    pub target: String,
+    pub mounted: bool,
+    pub options: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StoreStatus {
+    /// The file system on /nix/store as processes see it ("overlay", "ext4", …).
+    pub fstype: Option<String>,
+    pub overlay: bool,
+    pub lowerdir: Option<String>,
+    pub upperdir: Option<String>,
+    pub workdir: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DaemonStatus {
+    pub running: bool,
+    pub pid: Option<u32>,
+    /// From the daemon's NIX_CONFIG (or the env file if it has not started): the store URL,
+    /// or null for Nix's default (the eMMC store).
+    pub store: Option<String>,
+    pub build_dir: Option<String>,
+    /// Where `store`/`build_dir` were read: "process" or "env-file".
+    pub source: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CacheStatus {
+    pub user: String,
+    pub target: Option<String>,
+    pub mounted: bool,
+}
+
+fn opt(super_options: &str, key: &str) -> Option<String> {
+    super_options.split(',').find_map(|o| o.strip_prefix(&format!("{key}="))).map(String::from)
+}
+
+fn top<'a>(all: &'a [MountInfo], path: &str) -> Option<&'a MountInfo> {
+    all.iter().rev().find(|m| m.target == path)
+}
+
+/// NIX_CONFIG's `store =` and `build-dir =` lines.
+fn nix_config_settings(nix_config: &str) -> (Option<String>, Option<String>) {
+    let get = |key: &str| {
+        nix_config.lines().find_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            (k.trim() == key).then(|| v.trim().to_string())
+        })
+    };
+    (get("store"), get("build-dir"))
+}
+
+/// The main nix-daemon process (its parent is PID 1).
+fn daemon_pid() -> Option<u32> {
+    for e in fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        // "pid (comm) state ppid ..."
+        let Some((comm, rest)) = stat.split_once(") ") else { continue };
+        if comm.ends_with("(nix-daemon") && rest.split(' ').nth(1) == Some("1") {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+fn env_nix_config(environ: &[u8]) -> Option<String> {
+    environ.split(|b| *b == 0).find_map(|kv| kv.strip_prefix(b"NIX_CONFIG=")).map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+/// Reads NIX_CONFIG out of the env file written by `nix-ssd activate` (a quoted value).
+fn env_file_nix_config(text: &str) -> Option<String> {
+    let start = text.find("NIX_CONFIG=\"")? + "NIX_CONFIG=\"".len();
+    let mut out = String::new();
+    let mut chars = text[start..].chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.extend(chars.next()),
+            '"' => return Some(out),
+            c => out.push(c),
+        }
+    }
+    None
+}
+
+fn blkid(node: &str) -> (Option<String>, Option<String>) {
+    let Ok(out) = Command::new("blkid").args(["-o", "export", node]).output() else { return (None, None) };
+    let (devs, _) = crate::blkid::parse_export(&String::from_utf8_lossy(&out.stdout));
+    let d = devs.first();
+    (d.and_then(|d| d.tag("TYPE")).map(String::from), d.and_then(|d| d.tag("LABEL")).map(String::from))
+}
+
+fn home_of(user: &str) -> Option<String> {
+    let passwd = fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.first() == Some(&user) && f.len() > 5).then(|| f[5].to_string())
+    })
+}
+
+/// Gathers the status of this machine.
+pub fn status() -> Status {
+    let inputs = sources::gather(&Root("/".into()));
+    let outcome = plan::plan(&inputs);
+    let c = &outcome.config;
+    let all = mounts();
+    let mut warnings = Vec::new();
+    let node = plan::device_node(&c.device);
+    let present = Path::new(&node).exists();
+    let (fs_type, label) = if present { blkid(&node) } else { (None, None) };
+    let device = DeviceStatus { spec: c.device.to_string(), node, present, fs_type, label };
+
+    let plan = outcome.result.as_ref().ok();
+    let mount_status: Vec<MountStatus> = plan
+        .map(|p| {
+            p.mounts
+                .iter()
+                .map(|m| {
+                    let t = top(&all, &m.target);
+                    MountStatus {
+                        role: match m.role {
+                            Role::Overlay => "overlay",
+                            Role::Build => "build",
+                            Role::Cache => "cache",
+                        },
+                        subvolume: m.subvolume.clone(),
+                        target: m.target.clone(),
+                        mounted: t.is_some(),
+                        options: t.map(|t| format!("{},{}", t.options, t.super_options)),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+
+    let s = top(&all, "/nix/store");
+    let store = StoreStatus {
+        fstype: s.map(|m| m.fstype.clone()),
+        overlay: s.is_some_and(|m| m.fstype == "overlay"),
+        lowerdir: s.and_then(|m| opt(&m.super_options, "lowerdir")),
+        upperdir: s.and_then(|m| opt(&m.super_options, "upperdir")),
+        workdir: s.and_then(|m| opt(&m.super_options, "workdir")),
+    };
+
+    let pid = daemon_pid();
+    let (nix_config, source) = match pid {
+        Some(p) => (fs::read(format!("/proc/{p}/environ")).ok().and_then(|e| env_nix_config(&e)), "process"),
+        None => (fs::read_to_string(ENV_FILE).ok().and_then(|t| env_file_nix_config(&t)), "env-file"),
+    };
+    let (daemon_store, build_dir) = nix_config.as_deref().map(nix_config_settings).unwrap_or((None, None));
+    let daemon = DaemonStatus { running: pid.is_some(), pid, store: daemon_store, build_dir, source };
+
+    let caches = c
+        .cache_users
+        .iter()
+        .map(|u| {
+            let target = home_of(u).map(|h| format!("{h}/.cache/nix"));
+            let mounted = target.as_deref().is_some_and(|t| top(&all, t).is_some());
+            CacheStatus { user: u.clone(), target, mounted }
+        })
+        .collect();
+
+    // Health.
+    let mode = if !c.enabled { "off".to_string() } else { c.mode.to_string() };
+    let primary_mounted = plan.is_some_and(|p| mount_status.iter().any(|m| m.target == p.primary().target && m.mounted));
+    let uses_overlay = daemon.store.as_deref().is_some_and(|s| s.starts_with("local-overlay://"));
+    let health = match (c.enabled, plan) {
+        (false, _) => "healthy",
+        (true, None) => {
+            warnings.push(format!("the generator wrote nothing: {}", outcome.summary()));
+            "broken"
+        }
+        (true, Some(p)) => {
+            if !device.present && !primary_mounted {
+                warnings.push(format!("{} is absent: Nix works on the eMMC store (degraded)", p.device));
+                if store.overlay || uses_overlay {
+                    warnings.push("yet the overlay store is in use without the SSD".into());
+                    "broken"
+                } else {
+                    "degraded"
+                }
+            } else if !primary_mounted {
+                warnings.push(format!(
+                    "{} is present but {} is not mounted (see `journalctl -u {}`)",
+                    p.device,
+                    p.primary().target,
+                    p.primary().unit
+                ));
+                "broken"
+            } else if p.mode == Mode::Overlay && !(store.overlay && store.upperdir.as_deref().is_some_and(|u| u.starts_with(&p.primary().target))) {
+                warnings.push(
+                    "the SSD is mounted but the overlay is not on /nix/store: it appeared after nix-daemon started, or \
+                     stacking was refused (see `journalctl -u nix-ssd.service`); it is used from the next boot"
+                        .into(),
+                );
+                "broken"
+            } else if p.mode == Mode::Overlay && daemon.running && !uses_overlay {
+                warnings.push("the overlay is mounted but nix-daemon does not use the local-overlay store (restart nix-daemon after nix-ssd.service)".into());
+                "broken"
+            } else {
+                "healthy"
+            }
+        }
+    };
+    Status {
+        schema: SCHEMA,
+        health,
+        mode,
+        decided_by: c.mode_origin.to_string(),
+        summary: outcome.summary(),
+        config_warnings: outcome.warnings.clone(),
+        device,
+        mounts: mount_status,
+        store,
+        daemon,
+        caches,
+        warnings,
+    }
+}
+
+impl Status {
+    pub fn exit_code(&self) -> u8 {
+        match self.health {
+            "healthy" => 0,
+            "degraded" => 1,
+            _ => 2,
+        }
+    }
+
+    /// The human-readable report.
+    pub fn text(&self) -> String {
+        let yn = |b: bool| if b { "yes" } else { "no" };
+        let mut o = format!("health:   {}\nmode:     {} (decided by {})\ndecision: {}\n", self.health, self.mode, self.decided_by, self.summary);
+        let d = &self.device;
+        o += &format!(
+            "device:   {} -> {}: {}\n",
+            d.spec,
+            d.node,
+            if d.present { format!("present, {} labelled {}", d.fs_type.as_deref().unwrap_or("unknown fs"), d.label.as_deref().unwrap_or("-")) } else { "absent".into() }
+        );
+        for m in &self.mounts {
+            o += &format!("mount:    {} ({}) at {}: {}\n", m.subvolume, m.role, m.target, m.options.as_deref().map_or("not mounted".into(), |x| format!("mounted {x}")));
+        }
+        let s = &self.store;
+        o += &format!(
+            "store:    /nix/store is {}{}\n",
+            s.fstype.as_deref().unwrap_or("not a mount point"),
+            if s.overlay { format!(" (lower {}, upper {}, work {})", s.lowerdir.as_deref().unwrap_or("?"), s.upperdir.as_deref().unwrap_or("?"), s.workdir.as_deref().unwrap_or("?")) } else { String::new() }
+        );
+        let dm = &self.daemon;
+        o += &format!(
+            "daemon:   running {}{}; store {}; build-dir {} (from the {})\n",
+            yn(dm.running),
+            dm.pid.map_or(String::new(), |p| format!(" (pid {p})")),
+            dm.store.as_deref().unwrap_or("default (eMMC)"),
+            dm.build_dir.as_deref().unwrap_or("default"),
+            if dm.source == "process" { "daemon's environment" } else { "env file; the daemon has not started" }
+        );
+        for c in &self.caches {
+            o += &format!("cache:    {} at {}: mounted {}\n", c.user, c.target.as_deref().unwrap_or("(no such user)"), yn(c.mounted));
+        }
+        for w in self.config_warnings.iter().chain(&self.warnings) {
+            o += &format!("warning:  {w}\n");
+        }
+        o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_file_roundtrip() {
+        let t = "# x\nNIX_CONFIG=\"extra-experimental-features = a b\nstore = local-overlay://?x=1&y=\\\"q\\\"\nbuild-dir = /mnt/b\"\n";
+        let c = env_file_nix_config(t).unwrap();
+        assert_eq!(nix_config_settings(&c), (Some("local-overlay://?x=1&y=\"q\"".into()), Some("/mnt/b".into())));
+    }
+}
