@@ -115,14 +115,18 @@ pub fn umount_raw(target: &Path) -> std::io::Result<()> {
 }
 
 /// The `local-overlay://` store URL for an overlay at `upper` with state in `state`.
-pub fn overlay_store_url(upper: &Path, state: &Path) -> String {
+pub fn overlay_store_url(upper: &Path, state: &Path, remount_hook: Option<&Path>) -> String {
     let lower = format!("local://?real={LOWER_STORE}&state={EMMC_STATE}&read-only=true");
-    format!(
+    let mut url = format!(
         "local-overlay://?lower-store={}&upper-layer={}&state={}",
         url_encode(&lower),
         upper.display(),
         state.display()
-    )
+    );
+    if let Some(h) = remount_hook {
+        url += &format!("&remount-hook={}", h.display());
+    }
+    url
 }
 
 /// What activation did, for the log and the service status.
@@ -134,6 +138,40 @@ pub struct Report {
 
 pub fn is_mountpoint(p: &Path) -> bool {
     top_mount(p).is_some()
+}
+
+/// The main nix-daemon process (its parent is PID 1), if one runs.
+pub fn daemon_pid() -> Option<u32> {
+    for e in fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        // "pid (comm) state ppid ..."
+        let Some((comm, rest)) = stat.split_once(") ") else { continue };
+        if comm.ends_with("(nix-daemon") && rest.split(' ').nth(1) == Some("1") {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+/// The remount hook Nix calls after deleting a path from the upper layer directly: a link
+/// named `nix-ssd-remount-hook` next to this program (dispatched on argv[0]).
+pub fn remount_hook_path() -> Option<PathBuf> {
+    let p = std::env::current_exe().ok()?.with_file_name("nix-ssd-remount-hook");
+    p.exists().then_some(p)
+}
+
+/// `nix-ssd-remount-hook STORE`: remount the overlay so it sees the upper layer as it now is.
+pub fn remount(store: &Path) -> Result<(), ActivateError> {
+    let Some(m) = top_mount(store).filter(|m| m.fstype == "overlay") else {
+        return Ok(()); // nothing stacked: nothing to refresh
+    };
+    // Classic mount(2) remount (util-linux's new-API reconfigure is refused by overlayfs:
+    // "No changes allowed in reconfigure"); first without data, then with the options as
+    // they are, which overlayfs accepts as "no change".
+    mount_raw(None, store, None, libc::MS_REMOUNT, None)
+        .or_else(|_| mount_raw(None, store, None, libc::MS_REMOUNT, Some(&m.super_options)))
+        .map_err(sys(format!("remount {}", store.display())))
 }
 
 /// Checks the overlay layout: upper/, work/ and state/ are real directories on the very mount
@@ -165,7 +203,11 @@ fn stack_overlay(dir: &Path, r: &mut Report) -> Result<String, ActivateError> {
         ));
     }
     let (upper, work, state) = (dir.join("upper"), dir.join("work"), dir.join("state"));
-    let url = overlay_store_url(&upper, &state);
+    let hook = remount_hook_path();
+    if hook.is_none() {
+        r.lines.push("no nix-ssd-remount-hook next to nix-ssd: Nix cannot refresh the overlay after deleting upper-layer duplicates".into());
+    }
+    let url = overlay_store_url(&upper, &state, hook.as_deref());
     let store = Path::new(STORE);
     if let Some(m) = top_mount(store) {
         if m.fstype == "overlay" && m.super_options.contains(&format!("upperdir={}", upper.display())) {
@@ -254,14 +296,18 @@ fn write_env(path: &Path, nix_config: &[String]) -> Result<(), ActivateError> {
         let _ = fs::remove_file(path);
         return Ok(());
     }
-    if let Some(dir) = path.parent() {
-        fs::DirBuilder::new().mode(0o755).recursive(true).create(dir).map_err(sys(format!("mkdir {}", dir.display())))?;
-    }
     let quoted: String = nix_config.join("\n").chars().flat_map(|c| match c {
         '"' | '\\' | '$' | '`' => vec!['\\', c],
         c => vec![c],
     }).collect();
     let body = format!("# Written by `nix-ssd activate` for nix-daemon.service (this boot only).\nNIX_CONFIG=\"{quoted}\"\n");
+    write_file_atomic(path, &body)
+}
+
+fn write_file_atomic(path: &Path, body: &str) -> Result<(), ActivateError> {
+    if let Some(dir) = path.parent() {
+        fs::DirBuilder::new().mode(0o755).recursive(true).create(dir).map_err(sys(format!("mkdir {}", dir.display())))?;
+    }
     let tmp = path.with_extension("tmp");
     let mut f = fs::File::create(&tmp).map_err(sys(format!("create {}", tmp.display())))?;
     f.set_permissions(fs::Permissions::from_mode(0o644)).map_err(sys("chmod"))?;
@@ -277,10 +323,18 @@ fn mounted(p: &Option<PathBuf>) -> Option<&PathBuf> {
 
 pub fn activate(req: &Request) -> Result<Report, ActivateError> {
     let mut r = Report::default();
+    // The store is decided once, before the daemon starts: never change it under a running
+    // daemon (an SSD that appeared late is used from the next boot; `nix-ssd status` says so).
+    if let Some(pid) = daemon_pid() {
+        r.lines.push(format!("nix-daemon already runs (pid {pid}): leaving its store alone; the SSD is used from the next boot"));
+        return Ok(r);
+    }
+    let mut overlay_up = false;
     if req.mode == Mode::Overlay {
         match mounted(&req.overlay_dir) {
             Some(dir) => match stack_overlay(dir, &mut r) {
                 Ok(url) => {
+                    overlay_up = true;
                     r.nix_config.push("extra-experimental-features = local-overlay-store read-only-local-store".into());
                     r.nix_config.push(format!("store = {url}"));
                 }
@@ -301,5 +355,19 @@ pub fn activate(req: &Request) -> Result<Report, ActivateError> {
         }
     }
     write_env(&req.env_file, &r.nix_config)?;
+    // While the overlay is up, clients must not open the merged /nix/store with the eMMC
+    // database (root's default `auto` store would: its GC deletes SSD paths). Root shells
+    // (profile snippet) and nix-gc/nix-optimise (generated drop-ins) read this file.
+    let client = client_env_path(&req.env_file);
+    if overlay_up {
+        write_file_atomic(&client, "# Written by `nix-ssd activate`: Nix clients go through the daemon while the overlay is up.\nNIX_REMOTE=daemon\n")?;
+    } else {
+        let _ = fs::remove_file(&client);
+    }
     Ok(r)
+}
+
+/// `client.env` beside the daemon's env file.
+pub fn client_env_path(env_file: &Path) -> PathBuf {
+    env_file.with_file_name("client.env")
 }

@@ -9,6 +9,10 @@ use crate::timespan::TimeSpan;
 pub const SERVICE: &str = "nix-ssd.service";
 /// Written by `nix-ssd activate`, read by nix-daemon.service (`EnvironmentFile=-`).
 pub const ENV_FILE: &str = "/run/nix-ssd/nix-daemon.env";
+/// Written by `nix-ssd activate` only while the overlay is up: NIX_REMOTE=daemon for clients.
+pub const CLIENT_ENV: &str = "/run/nix-ssd/client.env";
+/// NixOS's Nix maintenance jobs; while the overlay is up they must go through the daemon.
+pub const NIX_CLIENT_SERVICES: [&str; 2] = ["nix-gc.service", "nix-optimise.service"];
 /// The eMMC store seen read-only underneath the overlay.
 pub const LOWER_STORE: &str = "/nix/.lower-store";
 /// The operator command; the generated service runs its `activate` subcommand.

@@ -2,7 +2,7 @@
 //! `unit-templates/`; every value is escaped for the place it goes.
 use crate::config::Mode;
 use crate::escape::{exec_word, unit_value};
-use crate::plan::{ENV_FILE, Plan, Role, SERVICE};
+use crate::plan::{CLI, CLIENT_ENV, ENV_FILE, NIX_CLIENT_SERVICES, Plan, Role, SERVICE};
 
 /// One file in the output directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +23,7 @@ const DEVICE_TIMEOUT: &str = include_str!("../unit-templates/50-device-timeout.c
 const SERVICE_T: &str = include_str!("../unit-templates/nix-ssd.service.in");
 const DAEMON_SERVICE: &str = include_str!("../unit-templates/nix-daemon.service.conf.in");
 const DAEMON_SOCKET: &str = include_str!("../unit-templates/nix-daemon.socket.conf.in");
+const NIX_CLIENT: &str = include_str!("../unit-templates/nix-client.service.conf.in");
 
 /// Fills `@KEY@` placeholders. A line that is only a placeholder whose value is empty is
 /// dropped (optional settings such as `SourcePath=`).
@@ -91,6 +92,8 @@ pub fn render(p: &Plan) -> Vec<OutFile> {
                 ("MOUNTS", units.join(" ")),
                 ("CONDITION", unit_value(&p.primary().target)),
                 ("EXEC", exec.join(" ")),
+                // At shutdown, after nix-daemon stopped: root in the eMMC store what SSD paths need.
+                ("EXEC_STOP", if p.mode == Mode::Overlay { format!("ExecStop={} sync-roots", exec_word(CLI)) } else { String::new() }),
             ],
         ),
     ));
@@ -101,5 +104,11 @@ pub fn render(p: &Plan) -> Vec<OutFile> {
     let common = [("SERVICE", SERVICE.to_string()), ("ENV_FILE", unit_value(ENV_FILE))];
     files.push(text("nix-daemon.service.d/50-nix-ssd.conf".into(), fill(DAEMON_SERVICE, &common)));
     files.push(text("nix-daemon.socket.d/50-nix-ssd.conf".into(), fill(DAEMON_SOCKET, &common)));
+    if p.mode == Mode::Overlay {
+        let vars = [("SERVICE", SERVICE.to_string()), ("CLIENT_ENV", unit_value(CLIENT_ENV))];
+        for u in NIX_CLIENT_SERVICES {
+            files.push(text(format!("{u}.d/50-nix-ssd.conf"), fill(NIX_CLIENT, &vars)));
+        }
+    }
     files
 }

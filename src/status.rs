@@ -1,7 +1,7 @@
 //! `nix-ssd status`: the seed's verification steps, automated. What was decided and why, what
 //! is really mounted, and what the running nix-daemon really uses. Exit 0 healthy, 1 degraded
 //! (working without the SSD), 2 broken or unknown.
-use crate::activate::{MountInfo, mounts};
+use crate::activate::{MountInfo, daemon_pid, mounts};
 use crate::config::Mode;
 use crate::plan::{self, ENV_FILE, Role};
 use crate::sources::{self, Root};
@@ -98,26 +98,12 @@ fn nix_config_settings(nix_config: &str) -> (Option<String>, Option<String>) {
     (get("store"), get("build-dir"))
 }
 
-/// The main nix-daemon process (its parent is PID 1).
-fn daemon_pid() -> Option<u32> {
-    for e in fs::read_dir("/proc").ok()?.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-        // "pid (comm) state ppid ..."
-        let Some((comm, rest)) = stat.split_once(") ") else { continue };
-        if comm.ends_with("(nix-daemon") && rest.split(' ').nth(1) == Some("1") {
-            return Some(pid);
-        }
-    }
-    None
-}
-
 fn env_nix_config(environ: &[u8]) -> Option<String> {
     environ.split(|b| *b == 0).find_map(|kv| kv.strip_prefix(b"NIX_CONFIG=")).map(|v| String::from_utf8_lossy(v).into_owned())
 }
 
 /// Reads NIX_CONFIG out of the env file written by `nix-ssd activate` (a quoted value).
-fn env_file_nix_config(text: &str) -> Option<String> {
+pub fn env_file_nix_config(text: &str) -> Option<String> {
     let start = text.find("NIX_CONFIG=\"")? + "NIX_CONFIG=\"".len();
     let mut out = String::new();
     let mut chars = text[start..].chars();

@@ -25,7 +25,7 @@ check() { # NAME UNIT-DIR UNIT-FILES...
     local name=$1 dir=$2; shift 2
     local err rc=0
     err=$(cd "$dir" && SYSTEMD_UNIT_PATH="$dir:$stubs:" systemd-analyze verify --man=no "$@" \
-          "$stubs/nix-daemon.service" "$stubs/nix-daemon.socket" 2>&1 >/dev/null) || rc=$?
+          "$stubs"/*.service "$stubs/nix-daemon.socket" 2>&1 >/dev/null) || rc=$?
     if [ $rc -ne 0 ] || [ -n "$err" ]; then
         echo "FAIL verify $name (exit $rc):"; printf '%s\n' "$err" | sed 's/^/    /'; fail=$((fail + 1))
     else
@@ -42,7 +42,7 @@ done
 install -m755 "$bin/nix-ssd-generator" "$scratch/gen/"
 for cmd in "" "nix-ssd=build" "nix-ssd.device=UUID=0b7c3a5e nix-ssd.device-timeout=0"; do
     err=$(SYSTEMD_PROC_CMDLINE="$cmd" SYSTEMD_GENERATOR_PATH="$scratch/gen" SYSTEMD_UNIT_PATH="$stubs:" \
-          systemd-analyze verify --man=no --generators=yes nix-ssd.service nix-daemon.service nix-daemon.socket 2>&1 >/dev/null) && rc=0 || rc=$?
+          systemd-analyze verify --man=no --generators=yes nix-ssd.service nix-daemon.service nix-daemon.socket nix-gc.service nix-optimise.service 2>&1 >/dev/null) && rc=0 || rc=$?
     if [ $rc -ne 0 ] || [ -n "$err" ]; then
         echo "FAIL verify --generators=yes [$cmd] (exit $rc):"; printf '%s\n' "$err" | sed 's/^/    /'; fail=$((fail + 1))
     else

@@ -2,7 +2,7 @@
 use clap::{Parser, Subcommand};
 use nix_ssd_generator::activate::{self, Request};
 use nix_ssd_generator::config::{Config, DeviceSpec, Mode, Tag};
-use nix_ssd_generator::{setup, status};
+use nix_ssd_generator::{pin, setup, status};
 use nix_ssd_generator::plan::{self, Inputs};
 use nix_ssd_generator::render::{self, Content};
 use nix_ssd_generator::sources::{self, Root};
@@ -53,6 +53,14 @@ enum Cmd {
         #[arg(long)]
         label: Option<String>,
     },
+    /// Copy closures into the eMMC store and root them there, so they work without the SSD (run for every new boot default)
+    Pin {
+        /// Store paths, or links to them (e.g. /nix/var/nix/profiles/system)
+        #[arg(required = true)]
+        paths: Vec<String>,
+    },
+    /// Root in the eMMC store every eMMC path the SSD layer depends on (run when nix-ssd.service stops)
+    SyncRoots,
     /// Stack the overlay / wire the build dir (run by nix-ssd.service before nix-daemon)
     #[command(hide = true)]
     Activate {
@@ -141,8 +149,33 @@ fn setup(device: String, force: bool, adopt: bool, dry_run: bool, label: Option<
     }
 }
 
+fn report(what: &str, r: Result<Vec<String>, impl std::fmt::Display>) -> ExitCode {
+    match r {
+        Ok(lines) => {
+            for l in lines {
+                println!("{l}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("nix-ssd {what}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    // Nix calls the remount hook as a plain executable with the store directory: a link named
+    // nix-ssd-remount-hook to this program.
+    let mut args = std::env::args_os();
+    let argv0 = args.next().unwrap_or_default();
+    if std::path::Path::new(&argv0).file_name().is_some_and(|n| n == "nix-ssd-remount-hook") {
+        let store = args.next().map(PathBuf::from).unwrap_or_else(|| "/nix/store".into());
+        return report("remount-hook", activate::remount(&store).map(|()| Vec::new()));
+    }
     match Cli::parse().cmd {
+        Cmd::Pin { paths } => report("pin", pin::pin(&paths)),
+        Cmd::SyncRoots => report("sync-roots", pin::sync_roots().map(|l| vec![l])),
         Cmd::Status { json } => {
             let s = status::status();
             if json {
