@@ -236,6 +236,14 @@ pub fn status() -> Status {
             }
         }
     };
+    let mut health = health;
+    if let Some(w) = boot_default_warning() {
+        warnings.push(w);
+        // Working now, but the next boot without the SSD would not be.
+        if health == "healthy" {
+            health = "degraded";
+        }
+    }
     Status {
         schema: SCHEMA,
         health,
@@ -250,6 +258,35 @@ pub fn status() -> Status {
         caches,
         warnings,
     }
+}
+
+/// The boot default (NixOS's system profile).
+pub const BOOT_PROFILE: &str = "/nix/var/nix/profiles/system";
+
+/// While the overlay is up: is every path of the boot default's closure in the eMMC store?
+fn boot_default_warning() -> Option<String> {
+    if !crate::pin::overlay_up() {
+        return None;
+    }
+    let target = crate::pin::store_path(BOOT_PROFILE).ok()?;
+    let out = Command::new(crate::pin::nix_tool("nix-store"))
+        .args(["--query", "--requisites", &target])
+        .env("NIX_REMOTE", "daemon")
+        .env_remove("NIX_CONFIG")
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return Some(format!("cannot list the closure of the boot default {target}: {}", String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    let missing = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|p| !Path::new(plan::LOWER_STORE).join(p.trim_start_matches("/nix/store/")).exists())
+        .count();
+    (missing > 0).then(|| {
+        format!(
+            "the boot default {BOOT_PROFILE} -> {target} has {missing} path(s) only on the SSD: it would not boot without it; run `nix-ssd pin {BOOT_PROFILE}`"
+        )
+    })
 }
 
 impl Status {
