@@ -98,7 +98,13 @@ fn cstr(p: &Path) -> CString {
     CString::new(p.as_os_str().as_bytes()).unwrap_or_default()
 }
 
-pub fn mount_raw(src: Option<&Path>, target: &Path, fstype: Option<&str>, flags: libc::c_ulong, data: Option<&str>) -> std::io::Result<()> {
+pub fn mount_raw(
+    src: Option<&Path>,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: libc::c_ulong,
+    data: Option<&str>,
+) -> std::io::Result<()> {
     let src = src.map(cstr);
     let target = cstr(target);
     let fstype = fstype.map(|s| CString::new(s).unwrap_or_default());
@@ -111,7 +117,11 @@ pub fn mount_raw(src: Option<&Path>, target: &Path, fstype: Option<&str>, flags:
 
 pub fn umount_raw(target: &Path) -> std::io::Result<()> {
     // SAFETY: a valid NUL-terminated path.
-    if unsafe { libc::umount2(cstr(target).as_ptr(), libc::MNT_DETACH) } == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+    if unsafe { libc::umount2(cstr(target).as_ptr(), libc::MNT_DETACH) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 /// The `local-overlay://` store URL for an overlay at `upper` with state in `state`.
@@ -184,10 +194,18 @@ fn check_layout(dir: &Path) -> Result<(), ActivateError> {
         match fs::symlink_metadata(&p) {
             Ok(m) if m.is_dir() && m.dev() == top.dev() => {}
             Ok(m) if m.is_dir() => {
-                return Err(ActivateError::Layout(p.display().to_string(), "it is a separate subvolume or mount; it must be a plain directory in the same subvolume"));
+                return Err(ActivateError::Layout(
+                    p.display().to_string(),
+                    "it is a separate subvolume or mount; it must be a plain directory in the same subvolume",
+                ));
             }
             Ok(_) => return Err(ActivateError::Layout(p.display().to_string(), "it is not a directory")),
-            Err(_) => return Err(ActivateError::Layout(p.display().to_string(), "it is missing; create it with `nix-ssd setup`")),
+            Err(_) => {
+                return Err(ActivateError::Layout(
+                    p.display().to_string(),
+                    "it is missing; create it with `nix-ssd setup`",
+                ));
+            }
         }
     }
     Ok(())
@@ -209,22 +227,26 @@ fn stack_overlay(dir: &Path, r: &mut Report) -> Result<String, ActivateError> {
     }
     let url = overlay_store_url(&upper, &state, hook.as_deref());
     let store = Path::new(STORE);
-    if let Some(m) = top_mount(store) {
-        if m.fstype == "overlay" && m.super_options.contains(&format!("upperdir={}", upper.display())) {
-            r.lines.push("the overlay is already on /nix/store".into());
-            return Ok(url);
-        }
+    if let Some(m) = top_mount(store)
+        && m.fstype == "overlay"
+        && m.super_options.contains(&format!("upperdir={}", upper.display()))
+    {
+        r.lines.push("the overlay is already on /nix/store".into());
+        return Ok(url);
     }
     let lower = Path::new(LOWER_STORE);
     fs::DirBuilder::new().mode(0o755).recursive(true).create(lower).map_err(sys(format!("mkdir {LOWER_STORE}")))?;
     let fresh_lower = !is_mountpoint(lower);
     if fresh_lower {
-        mount_raw(Some(store), lower, None, libc::MS_BIND, None).map_err(sys(format!("bind {STORE} on {LOWER_STORE}")))?;
+        mount_raw(Some(store), lower, None, libc::MS_BIND, None)
+            .map_err(sys(format!("bind {STORE} on {LOWER_STORE}")))?;
         let ro = mount_raw(None, lower, None, libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY, None)
             .map_err(sys(format!("remount {LOWER_STORE} read-only")))
             // Under systemd / is shared: without this the overlay mounted on /nix/store would
             // propagate onto the lower bind too, and the "lower store" would be the merged view.
-            .and_then(|()| mount_raw(None, lower, None, libc::MS_PRIVATE, None).map_err(sys(format!("make {LOWER_STORE} private"))));
+            .and_then(|()| {
+                mount_raw(None, lower, None, libc::MS_PRIVATE, None).map_err(sys(format!("make {LOWER_STORE} private")))
+            });
         if let Err(e) = ro {
             let _ = umount_raw(lower);
             return Err(e);
@@ -252,7 +274,11 @@ fn bind_cache(cache: &Path, user: &str, r: &mut Report) -> Result<(), ActivateEr
     }
     // SAFETY: pw is non-null and points to a valid passwd entry.
     let (uid, gid, home) = unsafe {
-        ((*pw).pw_uid, (*pw).pw_gid, PathBuf::from(std::ffi::CStr::from_ptr((*pw).pw_dir).to_string_lossy().into_owned()))
+        (
+            (*pw).pw_uid,
+            (*pw).pw_gid,
+            PathBuf::from(std::ffi::CStr::from_ptr((*pw).pw_dir).to_string_lossy().into_owned()),
+        )
     };
     let src = cache.join(user);
     let mut dirs = vec![(src.clone(), 0o700)];
@@ -284,11 +310,14 @@ fn bind_cache(cache: &Path, user: &str, r: &mut Report) -> Result<(), ActivateEr
         .open(&target)
         .map_err(sys(format!("open {}", target.display())))?;
     let via = PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd)));
-    mount_raw(Some(&src), &via, None, libc::MS_BIND, None).map_err(sys(format!("bind {} on {}", src.display(), target.display())))?;
+    mount_raw(Some(&src), &via, None, libc::MS_BIND, None).map_err(sys(format!(
+        "bind {} on {}",
+        src.display(),
+        target.display()
+    )))?;
     r.lines.push(format!("cache for {user}: {} on {}", src.display(), target.display()));
     Ok(())
 }
-
 
 /// Writes the daemon's environment file atomically (or removes it when there is nothing).
 fn write_env(path: &Path, nix_config: &[String]) -> Result<(), ActivateError> {
@@ -296,17 +325,26 @@ fn write_env(path: &Path, nix_config: &[String]) -> Result<(), ActivateError> {
         let _ = fs::remove_file(path);
         return Ok(());
     }
-    let quoted: String = nix_config.join("\n").chars().flat_map(|c| match c {
-        '"' | '\\' | '$' | '`' => vec!['\\', c],
-        c => vec![c],
-    }).collect();
-    let body = format!("# Written by `nix-ssd activate` for nix-daemon.service (this boot only).\nNIX_CONFIG=\"{quoted}\"\n");
+    let quoted: String = nix_config
+        .join("\n")
+        .chars()
+        .flat_map(|c| match c {
+            '"' | '\\' | '$' | '`' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    let body =
+        format!("# Written by `nix-ssd activate` for nix-daemon.service (this boot only).\nNIX_CONFIG=\"{quoted}\"\n");
     write_file_atomic(path, &body)
 }
 
 fn write_file_atomic(path: &Path, body: &str) -> Result<(), ActivateError> {
     if let Some(dir) = path.parent() {
-        fs::DirBuilder::new().mode(0o755).recursive(true).create(dir).map_err(sys(format!("mkdir {}", dir.display())))?;
+        fs::DirBuilder::new()
+            .mode(0o755)
+            .recursive(true)
+            .create(dir)
+            .map_err(sys(format!("mkdir {}", dir.display())))?;
     }
     let tmp = path.with_extension("tmp");
     let mut f = fs::File::create(&tmp).map_err(sys(format!("create {}", tmp.display())))?;
@@ -326,7 +364,9 @@ pub fn activate(req: &Request) -> Result<Report, ActivateError> {
     // The store is decided once, before the daemon starts: never change it under a running
     // daemon (an SSD that appeared late is used from the next boot; `nix-ssd status` says so).
     if let Some(pid) = daemon_pid() {
-        r.lines.push(format!("nix-daemon already runs (pid {pid}): leaving its store alone; the SSD is used from the next boot"));
+        r.lines.push(format!(
+            "nix-daemon already runs (pid {pid}): leaving its store alone; the SSD is used from the next boot"
+        ));
         return Ok(r);
     }
     let mut overlay_up = false;
@@ -360,7 +400,10 @@ pub fn activate(req: &Request) -> Result<Report, ActivateError> {
     // (profile snippet) and nix-gc/nix-optimise (generated drop-ins) read this file.
     let client = client_env_path(&req.env_file);
     if overlay_up {
-        write_file_atomic(&client, "# Written by `nix-ssd activate`: Nix clients go through the daemon while the overlay is up.\nNIX_REMOTE=daemon\n")?;
+        write_file_atomic(
+            &client,
+            "# Written by `nix-ssd activate`: Nix clients go through the daemon while the overlay is up.\nNIX_REMOTE=daemon\n",
+        )?;
     } else {
         let _ = fs::remove_file(&client);
     }

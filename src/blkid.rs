@@ -46,10 +46,7 @@ fn export_line(i: &str) -> IResult<&str, (String, String)> {
         map(take_while1(|c: char| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'), String::from),
         char('='),
         map(
-            many0(alt((
-                map(is_not("\\"), String::from),
-                map(preceded(char('\\'), anychar), |c: char| c.to_string()),
-            ))),
+            many0(alt((map(is_not("\\"), String::from), map(preceded(char('\\'), anychar), |c: char| c.to_string())))),
             |parts| parts.concat(),
         ),
     ))(i)
@@ -197,7 +194,9 @@ mod tests {
 
     #[test]
     fn udev() {
-        let (d, e) = parse_udev_db("S:disk/by-label/NIX_SSD\nN:sdb1\nE:ID_FS_TYPE=btrfs\nE:ID_FS_LABEL=NIX_SSD\nI:123\nG:systemd\nbad\n");
+        let (d, e) = parse_udev_db(
+            "S:disk/by-label/NIX_SSD\nN:sdb1\nE:ID_FS_TYPE=btrfs\nE:ID_FS_LABEL=NIX_SSD\nI:123\nG:systemd\nbad\n",
+        );
         assert_eq!(d.devname.as_deref(), Some("/dev/sdb1"));
         assert_eq!(d.links, ["disk/by-label/NIX_SSD"]);
         assert_eq!(d.tag("TYPE"), Some("btrfs"));

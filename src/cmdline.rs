@@ -17,14 +17,10 @@ fn quoted(q: char) -> impl FnMut(&str) -> IResult<&str, &str> {
 }
 
 fn word(i: &str) -> IResult<&str, String> {
-    fold_many1(
-        alt((quoted('"'), quoted('\''), is_not(" \t\n\r\"'"))),
-        String::new,
-        |mut acc, part| {
-            acc.push_str(part);
-            acc
-        },
-    )(i)
+    fold_many1(alt((quoted('"'), quoted('\''), is_not(" \t\n\r\"'"))), String::new, |mut acc, part| {
+        acc.push_str(part);
+        acc
+    })(i)
 }
 
 /// Splits a command line into words (quotes removed).

@@ -136,7 +136,9 @@ impl Default for Config {
 /// A setting that was ignored, and why. Its text names the input and says what is accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{origin}:{line}: ignoring line {text:?}: expected `key = value` after [nix-ssd], a `[section]` or a comment")]
+    #[error(
+        "{origin}:{line}: ignoring line {text:?}: expected `key = value` after [nix-ssd], a `[section]` or a comment"
+    )]
     Syntax { origin: Origin, line: usize, text: String },
     #[error("{origin}:{line}: ignoring section [{section}]: the only section is [nix-ssd]")]
     Section { origin: Origin, line: usize, section: String },
@@ -150,7 +152,8 @@ pub enum ConfigError {
     Unreadable { path: String, why: String },
 }
 
-const KNOWN: &str = "mode, device, mount-point, device-timeout, overlay-subvolume, build-subvolume, cache-subvolume, cache-users";
+const KNOWN: &str =
+    "mode, device, mount-point, device-timeout, overlay-subvolume, build-subvolume, cache-subvolume, cache-users";
 
 /// A line of a config file.
 #[derive(Debug, PartialEq, Eq)]
@@ -202,7 +205,11 @@ impl Config {
                     }
                 }
                 Ok(Line::Assign(..)) if section == Some(false) => {}
-                _ => errors.push(ConfigError::Syntax { origin: origin.clone(), line, text: raw.chars().take(80).collect() }),
+                _ => errors.push(ConfigError::Syntax {
+                    origin: origin.clone(),
+                    line,
+                    text: raw.chars().take(80).collect(),
+                }),
             }
         }
         errors
@@ -257,8 +264,14 @@ impl Config {
         }
         let known = matches!(
             k.as_str(),
-            "mode" | "device" | "mount-point" | "device-timeout" | "overlay-subvolume" | "build-subvolume"
-                | "cache-subvolume" | "cache-users"
+            "mode"
+                | "device"
+                | "mount-point"
+                | "device-timeout"
+                | "overlay-subvolume"
+                | "build-subvolume"
+                | "cache-subvolume"
+                | "cache-users"
         );
         if !known {
             return Err(ConfigError::UnknownKey { origin: origin.clone(), key: shown, known: KNOWN });
@@ -284,13 +297,16 @@ impl Config {
                     return Err(bad("the mount point must not be /, /nix or below /nix".into()));
                 }
                 if let Some(c) = v.chars().find(|c| matches!(c, ',' | ':' | '\\' | ' ' | '\t' | '"' | '\'')) {
-                    return Err(bad(format!("the mount point must not contain {c:?} (it goes into overlayfs options)")));
+                    return Err(bad(format!(
+                        "the mount point must not contain {c:?} (it goes into overlayfs options)"
+                    )));
                 }
                 self.mount_point = v.into();
             }
             "device-timeout" => {
-                self.device_timeout = timespan::parse(v)
-                    .ok_or_else(|| bad("expected a time span such as 10s, 1min 30s, 0 (do not wait) or infinity".into()))?
+                self.device_timeout = timespan::parse(v).ok_or_else(|| {
+                    bad("expected a time span such as 10s, 1min 30s, 0 (do not wait) or infinity".into())
+                })?
             }
             "overlay-subvolume" | "build-subvolume" | "cache-subvolume" => {
                 check_subvolume(v).map_err(|w| bad(w.into()))?;

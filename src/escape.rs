@@ -36,8 +36,7 @@ pub fn unit_value(v: &str) -> String {
 /// environment variables there), and quoted with C escapes when it holds anything but plain
 /// path characters.
 pub fn exec_word(w: &str) -> String {
-    let plain = !w.is_empty()
-        && w.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_.@:+=,-".contains(&b));
+    let plain = !w.is_empty() && w.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_.@:+=,-".contains(&b));
     let v = w.replace('%', "%%").replace('$', "$$");
     if plain {
         return v;

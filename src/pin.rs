@@ -66,7 +66,8 @@ pub fn store_path(p: &str) -> Result<String, PinError> {
 
 /// Is the SSD overlay stacked on /nix/store right now?
 pub fn overlay_up() -> bool {
-    top_mount(Path::new(STORE)).is_some_and(|m| m.fstype == "overlay" && m.super_options.contains(&format!("lowerdir={LOWER_STORE}")))
+    top_mount(Path::new(STORE))
+        .is_some_and(|m| m.fstype == "overlay" && m.super_options.contains(&format!("lowerdir={LOWER_STORE}")))
 }
 
 fn is_store_name(n: &str) -> bool {
@@ -107,7 +108,10 @@ pub fn pin(paths: &[String]) -> Result<Vec<String>, PinError> {
     if overlay_up() {
         copy_into_lower(&paths)?;
         activate::remount(Path::new(STORE))?;
-        lines.push(format!("copied the closure of {} path(s) into the eMMC store and refreshed the overlay", paths.len()));
+        lines.push(format!(
+            "copied the closure of {} path(s) into the eMMC store and refreshed the overlay",
+            paths.len()
+        ));
     } else {
         lines.push("the overlay is not up: the paths are already in the eMMC store".into());
     }
@@ -132,13 +136,23 @@ fn copy_into_lower(paths: &[String]) -> Result<(), PinError> {
         let view = Path::new(PIN_VIEW);
         fs::DirBuilder::new().mode(0o700).recursive(true).create(view).map_err(io(format!("mkdir {PIN_VIEW}")))?;
         mount_raw(Some(Path::new(LOWER_STORE)), view, None, libc::MS_BIND, None).map_err(io("bind the lower store"))?;
-        mount_raw(None, view, None, libc::MS_REMOUNT | libc::MS_BIND, None).map_err(io("make the lower view writable"))?;
+        mount_raw(None, view, None, libc::MS_REMOUNT | libc::MS_BIND, None)
+            .map_err(io("make the lower view writable"))?;
         let to = format!("local?real={PIN_VIEW}&state={EMMC_STATE}");
         let mut cmd = Command::new(nix_tool("nix"));
-        cmd.args(["--extra-experimental-features", "nix-command", "copy", "--no-check-sigs", "--from", "daemon", "--to", &to])
-            .args(paths)
-            .env_remove("NIX_REMOTE")
-            .env_remove("NIX_CONFIG");
+        cmd.args([
+            "--extra-experimental-features",
+            "nix-command",
+            "copy",
+            "--no-check-sigs",
+            "--from",
+            "daemon",
+            "--to",
+            &to,
+        ])
+        .args(paths)
+        .env_remove("NIX_REMOTE")
+        .env_remove("NIX_CONFIG");
         let r = run(&mut cmd);
         let _ = umount_raw(view);
         r

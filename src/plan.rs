@@ -232,10 +232,10 @@ fn decide(c: &Config, devices: &[Device]) -> Result<Plan, Skip> {
     }
     let what = device_node(&c.device);
     let fs_type = find_device(devices, &c.device).and_then(|d| d.tag("TYPE")).map(String::from);
-    if let Some(t) = &fs_type {
-        if t != "btrfs" {
-            return Err(Skip::NotBtrfs { device: c.device.to_string(), fs_type: t.clone() });
-        }
+    if let Some(t) = &fs_type
+        && t != "btrfs"
+    {
+        return Err(Skip::NotBtrfs { device: c.device.to_string(), fs_type: t.clone() });
     }
     let device_unit = unit_name_from_path(&what, "device");
     if device_unit.len() > UNIT_NAME_MAX {
@@ -278,4 +278,3 @@ fn decide(c: &Config, devices: &[Device]) -> Result<Plan, Skip> {
         source_path,
     })
 }
-

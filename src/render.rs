@@ -93,7 +93,14 @@ pub fn render(p: &Plan) -> Vec<OutFile> {
                 ("CONDITION", unit_value(&p.primary().target)),
                 ("EXEC", exec.join(" ")),
                 // At shutdown, after nix-daemon stopped: root in the eMMC store what SSD paths need.
-                ("EXEC_STOP", if p.mode == Mode::Overlay { format!("ExecStop={} sync-roots", exec_word(CLI)) } else { String::new() }),
+                (
+                    "EXEC_STOP",
+                    if p.mode == Mode::Overlay {
+                        format!("ExecStop={} sync-roots", exec_word(CLI))
+                    } else {
+                        String::new()
+                    },
+                ),
             ],
         ),
     ));

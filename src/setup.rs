@@ -19,7 +19,9 @@ pub struct Layout {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
-    #[error("{0} already holds a {1} file system; pass --force to overwrite it (everything on it is lost), or --adopt to convert a seed-layout btrfs")]
+    #[error(
+        "{0} already holds a {1} file system; pass --force to overwrite it (everything on it is lost), or --adopt to convert a seed-layout btrfs"
+    )]
     HasFilesystem(String, String),
     #[error("{0} is mounted at {1}; unmount it first")]
     Mounted(String, String),
@@ -62,7 +64,9 @@ impl std::fmt::Display for Step {
             Step::MoveInto { subvolume, dir } => {
                 write!(f, "move every entry of {subvolume} into {subvolume}/{dir}   (renames inside one subvolume)")
             }
-            Step::DeleteSubvolume(s) => write!(f, "btrfs subvolume delete {s}   (the old overlay workdir: overlayfs scratch only)"),
+            Step::DeleteSubvolume(s) => {
+                write!(f, "btrfs subvolume delete {s}   (the old overlay workdir: overlayfs scratch only)")
+            }
             Step::Dir { path, mode } => write!(f, "mkdir -m {mode:o} {path}   (owner root)"),
         }
     }
@@ -77,7 +81,13 @@ pub fn probe_fs_type(device: &str) -> Result<Option<String>, SetupError> {
 }
 
 /// The steps for a device, checked against what is on it now.
-pub fn plan(device: &str, layout: &Layout, force: bool, adopt: bool, existing: &[String]) -> Result<Vec<Step>, SetupError> {
+pub fn plan(
+    device: &str,
+    layout: &Layout,
+    force: bool,
+    adopt: bool,
+    existing: &[String],
+) -> Result<Vec<Step>, SetupError> {
     let mut steps = Vec::new();
     let has = |s: &str| existing.iter().any(|e| e == s);
     let l = layout;
@@ -144,7 +154,8 @@ pub fn setup(device: &str, layout: &Layout, force: bool, adopt: bool, dry_run: b
         if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
             return Err(io("unshare(CLONE_NEWNS)")(std::io::Error::last_os_error()));
         }
-        activate::mount_raw(None, Path::new("/"), None, libc::MS_REC | libc::MS_PRIVATE, None).map_err(io("make / private"))?;
+        activate::mount_raw(None, Path::new("/"), None, libc::MS_REC | libc::MS_PRIVATE, None)
+            .map_err(io("make / private"))?;
     }
     let top = PathBuf::from(format!("/run/nix-ssd-setup.{}", std::process::id()));
     let mut existing = Vec::new();
@@ -173,9 +184,13 @@ pub fn setup(device: &str, layout: &Layout, force: bool, adopt: bool, dry_run: b
                 }
             }
             Step::Subvolume(s) => run(Command::new("btrfs").args(["-q", "subvolume", "create"]).arg(top.join(s)))?,
-            Step::RenameSubvolume { from, to } => fs::rename(top.join(from), top.join(to)).map_err(io(format!("rename {from} to {to}")))?,
+            Step::RenameSubvolume { from, to } => {
+                fs::rename(top.join(from), top.join(to)).map_err(io(format!("rename {from} to {to}")))?
+            }
             Step::MoveInto { subvolume, dir } => move_into(&top.join(subvolume), dir)?,
-            Step::DeleteSubvolume(s) => run(Command::new("btrfs").args(["-q", "subvolume", "delete"]).arg(top.join(s)))?,
+            Step::DeleteSubvolume(s) => {
+                run(Command::new("btrfs").args(["-q", "subvolume", "delete"]).arg(top.join(s)))?
+            }
             Step::Dir { path, mode } => {
                 let p = top.join(path);
                 if !p.is_dir() {
@@ -200,7 +215,11 @@ fn mount_top(device: &str, top: &Path) -> Result<(), SetupError> {
 }
 
 fn list_subvolumes(top: &Path) -> Result<Vec<String>, SetupError> {
-    let out = Command::new("btrfs").args(["subvolume", "list", "-o"]).arg(top).output().map_err(io("btrfs subvolume list"))?;
+    let out = Command::new("btrfs")
+        .args(["subvolume", "list", "-o"])
+        .arg(top)
+        .output()
+        .map_err(io("btrfs subvolume list"))?;
     // lines: "ID 256 gen 7 top level 5 path @upper"
     Ok(String::from_utf8_lossy(&out.stdout)
         .lines()

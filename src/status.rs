@@ -99,7 +99,10 @@ fn nix_config_settings(nix_config: &str) -> (Option<String>, Option<String>) {
 }
 
 fn env_nix_config(environ: &[u8]) -> Option<String> {
-    environ.split(|b| *b == 0).find_map(|kv| kv.strip_prefix(b"NIX_CONFIG=")).map(|v| String::from_utf8_lossy(v).into_owned())
+    environ
+        .split(|b| *b == 0)
+        .find_map(|kv| kv.strip_prefix(b"NIX_CONFIG="))
+        .map(|v| String::from_utf8_lossy(v).into_owned())
 }
 
 /// Reads NIX_CONFIG out of the env file written by `nix-ssd activate` (a quoted value).
@@ -196,7 +199,8 @@ pub fn status() -> Status {
 
     // Health.
     let mode = if !c.enabled { "off".to_string() } else { c.mode.to_string() };
-    let primary_mounted = plan.is_some_and(|p| mount_status.iter().any(|m| m.target == p.primary().target && m.mounted));
+    let primary_mounted =
+        plan.is_some_and(|p| mount_status.iter().any(|m| m.target == p.primary().target && m.mounted));
     let uses_overlay = daemon.store.as_deref().is_some_and(|s| s.starts_with("local-overlay://"));
     let health = match (c.enabled, plan) {
         (false, _) => "healthy",
@@ -221,7 +225,9 @@ pub fn status() -> Status {
                     p.primary().unit
                 ));
                 "broken"
-            } else if p.mode == Mode::Overlay && !(store.overlay && store.upperdir.as_deref().is_some_and(|u| u.starts_with(&p.primary().target))) {
+            } else if p.mode == Mode::Overlay
+                && !(store.overlay && store.upperdir.as_deref().is_some_and(|u| u.starts_with(&p.primary().target)))
+            {
                 warnings.push(
                     "the SSD is mounted but the overlay is not on /nix/store: it appeared after nix-daemon started, or \
                      stacking was refused (see `journalctl -u nix-ssd.service`); it is used from the next boot"
@@ -276,7 +282,10 @@ fn boot_default_warning() -> Option<String> {
         .output()
         .ok()?;
     if !out.status.success() {
-        return Some(format!("cannot list the closure of the boot default {target}: {}", String::from_utf8_lossy(&out.stderr).trim()));
+        return Some(format!(
+            "cannot list the closure of the boot default {target}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
     }
     let missing = String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -301,22 +310,48 @@ impl Status {
     /// The human-readable report.
     pub fn text(&self) -> String {
         let yn = |b: bool| if b { "yes" } else { "no" };
-        let mut o = format!("health:   {}\nmode:     {} (decided by {})\ndecision: {}\n", self.health, self.mode, self.decided_by, self.summary);
+        let mut o = format!(
+            "health:   {}\nmode:     {} (decided by {})\ndecision: {}\n",
+            self.health, self.mode, self.decided_by, self.summary
+        );
         let d = &self.device;
         o += &format!(
             "device:   {} -> {}: {}\n",
             d.spec,
             d.node,
-            if d.present { format!("present, {} labelled {}", d.fs_type.as_deref().unwrap_or("unknown fs"), d.label.as_deref().unwrap_or("-")) } else { "absent".into() }
+            if d.present {
+                format!(
+                    "present, {} labelled {}",
+                    d.fs_type.as_deref().unwrap_or("unknown fs"),
+                    d.label.as_deref().unwrap_or("-")
+                )
+            } else {
+                "absent".into()
+            }
         );
         for m in &self.mounts {
-            o += &format!("mount:    {} ({}) at {}: {}\n", m.subvolume, m.role, m.target, m.options.as_deref().map_or("not mounted".into(), |x| format!("mounted {x}")));
+            o += &format!(
+                "mount:    {} ({}) at {}: {}\n",
+                m.subvolume,
+                m.role,
+                m.target,
+                m.options.as_deref().map_or("not mounted".into(), |x| format!("mounted {x}"))
+            );
         }
         let s = &self.store;
         o += &format!(
             "store:    /nix/store is {}{}\n",
             s.fstype.as_deref().unwrap_or("not a mount point"),
-            if s.overlay { format!(" (lower {}, upper {}, work {})", s.lowerdir.as_deref().unwrap_or("?"), s.upperdir.as_deref().unwrap_or("?"), s.workdir.as_deref().unwrap_or("?")) } else { String::new() }
+            if s.overlay {
+                format!(
+                    " (lower {}, upper {}, work {})",
+                    s.lowerdir.as_deref().unwrap_or("?"),
+                    s.upperdir.as_deref().unwrap_or("?"),
+                    s.workdir.as_deref().unwrap_or("?")
+                )
+            } else {
+                String::new()
+            }
         );
         let dm = &self.daemon;
         o += &format!(
@@ -328,7 +363,12 @@ impl Status {
             if dm.source == "process" { "daemon's environment" } else { "env file; the daemon has not started" }
         );
         for c in &self.caches {
-            o += &format!("cache:    {} at {}: mounted {}\n", c.user, c.target.as_deref().unwrap_or("(no such user)"), yn(c.mounted));
+            o += &format!(
+                "cache:    {} at {}: mounted {}\n",
+                c.user,
+                c.target.as_deref().unwrap_or("(no such user)"),
+                yn(c.mounted)
+            );
         }
         for w in self.config_warnings.iter().chain(&self.warnings) {
             o += &format!("warning:  {w}\n");

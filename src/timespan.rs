@@ -92,10 +92,7 @@ fn span(i: &str) -> IResult<&str, Option<TimeSpan>> {
         alt((
             map(terminated(tag("infinity"), space0), |_| Some(TimeSpan::Infinity)),
             map(many1(item), |items| {
-                items
-                    .into_iter()
-                    .try_fold(0u64, |acc, x| acc.checked_add(x?))
-                    .map(TimeSpan::Usec)
+                items.into_iter().try_fold(0u64, |acc, x| acc.checked_add(x?)).map(TimeSpan::Usec)
             }),
         )),
     )(i)

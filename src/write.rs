@@ -31,7 +31,8 @@ pub fn write_all(dir: &Path, files: &[OutFile]) -> Result<(), WriteError> {
 fn write_one(dir: &Path, f: &OutFile, created: &mut Vec<PathBuf>) -> Result<(), WriteError> {
     // Output names come from our own renderer; still, never let one escape the directory.
     let rel = Path::new(&f.path);
-    if f.path.is_empty() || rel.is_absolute() || rel.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+    if f.path.is_empty() || rel.is_absolute() || rel.components().any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
         return Err(WriteError::BadPath(f.path.clone()));
     }
     let path = dir.join(rel);

@@ -24,6 +24,7 @@ deps() {
     [ ${#need[@]} -eq 0 ] || { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}"; }
 }
 step deps deps
+step lint bash -c 'cargo fmt --check && cargo clippy --locked --all-targets -- -D warnings'
 step cargo-test cargo test --locked
 step build make build   # after cargo test, which rebuilds the generator dynamically
 step verify tests/verify.sh "$top/target/release"

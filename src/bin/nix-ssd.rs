@@ -2,15 +2,19 @@
 use clap::{Parser, Subcommand};
 use nix_ssd_generator::activate::{self, Request};
 use nix_ssd_generator::config::{Config, DeviceSpec, Mode, Tag};
-use nix_ssd_generator::{pin, setup, status};
 use nix_ssd_generator::plan::{self, Inputs};
 use nix_ssd_generator::render::{self, Content};
 use nix_ssd_generator::sources::{self, Root};
+use nix_ssd_generator::{pin, setup, status};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "nix-ssd", version, about = "Put Nix's writable store layer, builds and caches on a btrfs SSD — and keep working without it")]
+#[command(
+    name = "nix-ssd",
+    version,
+    about = "Put Nix's writable store layer, builds and caches on a btrfs SSD — and keep working without it"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
