@@ -260,7 +260,23 @@ fn stack_overlay(dir: &Path, r: &mut Report) -> Result<String, ActivateError> {
         return Err(sys(format!("mount -t overlay -o {opts} overlay {STORE}"))(e));
     }
     r.lines.push(format!("stacked overlay on {STORE}: {opts}"));
+    guard_emmc_db(r);
     Ok(url)
+}
+
+/// While the overlay is up the eMMC database must not be written through the merged view: a
+/// root process that opens the local store directly (say `nix-collect-garbage` without
+/// NIX_REMOTE=daemon) would register SSD files in it or delete SSD paths. A read-only bind of
+/// the database directory makes such a process fail instead; the daemon opens the eMMC store
+/// read-only anyway, and `nix-ssd pin` writes through its own private mount namespace.
+fn guard_emmc_db(r: &mut Report) {
+    let db = Path::new(EMMC_DB).parent().unwrap_or(Path::new("/nix/var/nix/db"));
+    let res = mount_raw(Some(db), db, None, libc::MS_BIND, None)
+        .and_then(|()| mount_raw(None, db, None, libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY, None));
+    match res {
+        Ok(()) => r.lines.push(format!("{} is read-only while the overlay is up", db.display())),
+        Err(e) => r.lines.push(format!("could not make {} read-only ({e}): root must use NIX_REMOTE=daemon", db.display())),
+    }
 }
 
 /// Binds `<cache>/<user>` onto `~user/.cache/nix`, refusing any symlink on the way.

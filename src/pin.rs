@@ -133,6 +133,13 @@ fn copy_into_lower(paths: &[String]) -> Result<(), PinError> {
     }
     let result = (|| {
         mount_raw(None, Path::new("/"), None, libc::MS_REC | libc::MS_PRIVATE, None).map_err(io("make / private"))?;
+        // Lift the read-only guard on the eMMC database, in this namespace only.
+        let db = Path::new(activate::EMMC_DB).parent().unwrap_or(Path::new("/nix/var/nix/db"));
+        while top_mount(db).is_some_and(|m| m.options.split(',').any(|o| o == "ro")) {
+            if umount_raw(db).is_err() {
+                break;
+            }
+        }
         let view = Path::new(PIN_VIEW);
         fs::DirBuilder::new().mode(0o700).recursive(true).create(view).map_err(io(format!("mkdir {PIN_VIEW}")))?;
         mount_raw(Some(Path::new(LOWER_STORE)), view, None, libc::MS_BIND, None).map_err(io("bind the lower store"))?;
