@@ -10,7 +10,9 @@ fn component() -> impl Strategy<Value = String> {
     proptest::collection::vec(
         prop_oneof![
             proptest::char::range('a', 'z'),
-            proptest::sample::select(vec!['-', '.', '_', ':', '%', '\\', ' ', '\t', '\n', '"', '\'', '$', '@', '~', 'Ü', '✓', '\u{7f}', '\u{1}']),
+            proptest::sample::select(vec![
+                '-', '.', '_', ':', '%', '\\', ' ', '\t', '\n', '"', '\'', '$', '@', '~', 'Ü', '✓', '\u{7f}', '\u{1}'
+            ]),
         ],
         1..12,
     )

@@ -62,11 +62,10 @@ fn run_case(case: &Path) -> Run {
         fs::create_dir(d).unwrap();
     }
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_nix-ssd-generator"));
-    cmd.args(&dirs)
-        .env_clear()
-        .env("SYSTEMD_LOG_TARGET", "console")
-        .env("NIX_SSD_GENERATOR_ROOT", case)
-        .env("SYSTEMD_PROC_CMDLINE", fs::read_to_string(case.join("cmdline")).unwrap_or_default().trim_end_matches('\n'));
+    cmd.args(&dirs).env_clear().env("SYSTEMD_LOG_TARGET", "console").env("NIX_SSD_GENERATOR_ROOT", case).env(
+        "SYSTEMD_PROC_CMDLINE",
+        fs::read_to_string(case.join("cmdline")).unwrap_or_default().trim_end_matches('\n'),
+    );
     if case.join("blkid.export").exists() {
         cmd.env("NIX_SSD_BLKID_EXPORT", case.join("blkid.export"));
     }
@@ -90,14 +89,16 @@ fn run_case(case: &Path) -> Run {
 fn fixture_cases() {
     let cases_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
     let update = std::env::var_os("UPDATE_FIXTURES").is_some();
-    let mut cases: Vec<PathBuf> = fs::read_dir(&cases_dir).unwrap().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    let mut cases: Vec<PathBuf> =
+        fs::read_dir(&cases_dir).unwrap().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
     cases.sort();
     assert!(cases.len() >= 20, "expected the fixture set, found {} cases", cases.len());
     let mut failures = Vec::new();
     for case in &cases {
         let name = case.file_name().unwrap().to_string_lossy().into_owned();
         let run = run_case(case);
-        let exp_exit: i32 = fs::read_to_string(case.join("expected.exit")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+        let exp_exit: i32 =
+            fs::read_to_string(case.join("expected.exit")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
         if update {
             write_tree(&case.join("expected"), &run.tree);
             fs::write(case.join("expected.log"), &run.log).unwrap();
@@ -109,7 +110,8 @@ fn fixture_cases() {
             let mut diff = String::new();
             for k in exp_tree.keys().chain(run.tree.keys()) {
                 if exp_tree.get(k) != run.tree.get(k) {
-                    diff += &format!("  {k}:\n    expected {:?}\n    got      {:?}\n", exp_tree.get(k), run.tree.get(k));
+                    diff +=
+                        &format!("  {k}:\n    expected {:?}\n    got      {:?}\n", exp_tree.get(k), run.tree.get(k));
                 }
             }
             failures.push(format!("{name}: output tree differs\n{diff}"));
@@ -122,7 +124,13 @@ fn fixture_cases() {
         }
     }
     println!("fixtures: {} cases compared", cases.len());
-    assert!(failures.is_empty(), "{} of {} fixture cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} fixture cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
