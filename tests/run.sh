@@ -29,7 +29,9 @@ step cargo-test cargo test --locked
 step build make build   # after cargo test, which rebuilds the generator dynamically
 step verify tests/verify.sh "$top/target/release"
 step kernel tests/kernel/run.sh
-step boot tests/boot/run.sh
+bins=(GENERATOR="$top/target/release/nix-ssd-generator" NIX_SSD_CLI="$top/target/release/nix-ssd")
+step boot env "${bins[@]}" tests/boot/run.sh
+step store-safety env "${bins[@]}" tests/boot/store-safety.sh
 step bench benches/generator.sh
 echo; echo "=== summary"; printf '  %s\n' "${results[@]}"
 ok=0; for r in "${results[@]}"; do [[ $r == *": ok"* ]] && ok=$((ok + 1)); done

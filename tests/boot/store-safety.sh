@@ -1,0 +1,139 @@
+#!/bin/bash
+# Store safety across real reboots (issue 4): one Debian 13 guest (systemd 257, Nix 2.26.3,
+# NixOS-like read-only /nix/store) whose eMMC state persists across a series of nspawn boots,
+# with the same SSD image attached or not:
+#   e0  no SSD:   add an eMMC path E
+#   s1  SSD:      add/build on the SSD (B references E), verify; root GC direct (must fail,
+#                 delete nothing) and through the daemon (rooted SSD paths kept); pin P
+#   s2  no SSD:   SSD paths invalid, pinned P valid and runs, verify clean; an eMMC GC keeps E
+#                 (rooted by sync-roots at s1's shutdown); add/build work
+#   s3  SSD:      SSD paths valid again, verify clean
+#   s4  SSD only after nix-daemon started: no overlay this boot, daemon consistent, status says so
+# Usage: sudo tests/boot/store-safety.sh   (binaries: GENERATOR=…, NIX_SSD_CLI=…, else built)
+# Last line: "store-safety: N passed, M failed".
+set -uo pipefail
+[ "$(id -u)" = 0 ] || { echo "store-safety.sh: must run as root" >&2; exit 2; }
+. "$(dirname "$0")/lib.sh"
+trap bed_cleanup EXIT
+trap 'bed_cleanup; exit 130' INT TERM
+t_series=$(now_ms)
+host_packages
+resolve_binaries
+ROOTFS=$(rootfs_prepared) || exit 2
+stage_payload "$GENERATOR" "$NIX_SSD_CLI"
+# This series' own layer: its step script instead of the matrix's report service.
+SL=$BED_WORK/layers/store-safety; rm -rf "$SL"; mkdir -p "$SL/etc/systemd/system/multi-user.target.wants"
+install -D -m755 "$BED_DIR/guest/store-safety" "$SL/usr/local/lib/harness/store-safety"
+ln -s /dev/null "$SL/etc/systemd/system/harness-report.service"
+ln -s /usr/bin/nix-ssd "$SL/usr/bin/nix-ssd-remount-hook" 2>/dev/null || { mkdir -p "$SL/usr/bin"; ln -s /usr/bin/nix-ssd "$SL/usr/bin/nix-ssd-remount-hook"; }
+cat > "$SL/etc/systemd/system/store-safety.service" <<'UNIT'
+[Unit]
+Description=store-safety step
+After=multi-user.target nix-daemon.socket
+[Service]
+Type=exec
+ExecStart=/usr/local/lib/harness/store-safety
+UNIT
+ln -s ../store-safety.service "$SL/etc/systemd/system/multi-user.target.wants/"
+
+W=$BED_WORK/store-safety; rm -rf "$W"; mkdir -p "$W/upper" "$W/work" "$W/merged" "$W/out" "$W/devdisk/by-label"
+SSD=$W/ssd.img; truncate -s 1G "$SSD"
+"$NIX_SSD_CLI" setup "$SSD" 2>"$W/setup.log" || { cat "$W/setup.log"; die "nix-ssd setup failed"; }
+
+# step NAME SSD(yes|no|late): one boot of the series; the guest's eMMC state persists in $W/upper
+step() {
+    local name=$1 ssd=$2 loop="" extra=() t0 rc
+    rm -rf "$W/out"/* "$W/devdisk/by-label"/*; echo "$name" > "$W/out/step"
+    if [ "$ssd" != no ]; then
+        loop=$(losetup --find --show "$SSD") || die "losetup failed"; BED_LOOPS+=("$loop")
+        [ "$ssd" = yes ] && ln -s "$loop" "$W/devdisk/by-label/NIX_SSD"
+        echo "$loop" > "$W/out/loopdev"
+        extra=(--bind="$loop" --bind="$W/devdisk:/dev/disk")
+    fi
+    t0=$(now_ms)
+    unshare --mount --propagation private bash -c '
+        mount -t overlay overlay -o "lowerdir=$1,upperdir=$2/upper,workdir=$2/work" "$2/merged" || exit 99
+        shift 2; export SHELL=/bin/bash; exec timeout 240 script -qec "$(printf "%q " "$@")" /dev/null' _ \
+        "$SL:$(lowerdirs yes)" "$W" \
+        systemd-nspawn -q -D "$W/merged" --register=no --keep-unit --console=read-only \
+            --bind="$W/out:/harness-out" "${extra[@]}" /usr/sbin/nixos-like-init \
+        > "$BED_LOG/ss-$name.console" 2>&1 < /dev/null
+    rc=$?
+    BOOT_MS=$(( $(now_ms) - t0 ))
+    if [ -n "$loop" ]; then losetup -d "$loop"; BED_LOOPS=("${BED_LOOPS[@]/$loop}"); fi
+    sed -n '/^HARNESS-BEGIN/,/^HARNESS-END/p' "$W/out/report" 2>/dev/null > "$BED_LOG/ss-$name.report"
+    log "store-safety $name (ssd=$ssd): rc=$rc wall ${BOOT_MS} ms"
+    STEP_MS+=("$name ${BOOT_MS}")
+}
+STEP_MS=()
+n() { echo "ss-$1"; }   # report name for the assertion helpers
+step e0 no
+E=$(rv ss-e0 E | awk '{print $1}')
+ok ss-e0 "eMMC path E added and valid" has ss-e0 E 'valid=yes'
+
+step s1 yes
+S=ss-s1
+ok $S "overlay on /nix/store" has $S store-top '^ssd-overlay$'
+for x in A B C P; do ok $S "path $x valid, in the SSD upper, not in eMMC" has $S "path $x" 'valid=yes upper=yes lower=no'; done
+ok $S "B (built on the SSD) references the eMMC path E" has $S "B references E" '^yes$'
+ok $S "verify --check-contents clean" has $S verify-1 '^rc=0 0 problems'
+ok $S "client.env: NIX_REMOTE=daemon while the overlay is up" has $S client-env 'NIX_REMOTE=daemon'
+ok $S "root's direct GC (eMMC database) is refused" hasnt $S gc-direct '^rc=0 '
+for x in A B C P; do ok $S "root's direct GC deleted nothing: $x" has $S "after-gc-direct $x" 'exists=yes valid=yes'; done
+ok $S "root's GC through the daemon ran" has $S gc-daemon '^rc=0 '
+for x in A B P; do ok $S "GC through the daemon kept rooted SSD path $x" has $S "after-gc-daemon $x" 'exists=yes valid=yes'; done
+ok $S "GC through the daemon freed the unrooted SSD path C" has $S "after-gc-daemon C" 'exists=no valid=no'
+ok $S "GC through the daemon kept the eMMC path E" has $S "after-gc-daemon E" 'exists=yes valid=yes'
+ok $S "status flags a boot default only on the SSD (exit 1)" has $S status-before-pin '^rc=1 1 boot-default'
+ok $S "nix-ssd pin succeeded" has $S pin '^rc=0 '
+ok $S "pinned P is in the eMMC store, visible, rooted there" has $S "P after pin" 'lower=yes visible=yes eMMC-root=yes'
+ok $S "status healthy after pin (exit 0, no boot-default warning)" has $S status-after-pin '^rc=0 0 boot-default'
+ok $S "verify --check-contents clean after GC and pin" has $S verify-2 '^rc=0 0 problems'
+ok $S "no failed units" has $S failed-units '^ *$'
+
+step s2 no
+S=ss-s2
+ok $S "no overlay without the SSD" hasnt $S store-top '^ssd-overlay$'
+for x in A B; do ok $S "SSD path $x not valid without the SSD" has $S "path $x" 'valid=no exists=no'; done
+ok $S "pinned P valid and present without the SSD" has $S "path P" 'valid=yes exists=yes'
+ok $S "pinned P runs (its content reads back)" has $S "P content" '^pinned-ok$'
+ok $S "E rooted in eMMC for the SSD layer (sync-roots at shutdown)" has $S "E rooted for the SSD layer" '^yes$'
+ok $S "verify --check-contents clean without the SSD" has $S verify-1 '^rc=0 0 problems'
+ok $S "eMMC GC ran" has $S gc-emmc '^rc=0 '
+ok $S "eMMC GC kept E, which the SSD layer needs" has $S "after-gc E" 'valid=yes exists=yes'
+ok $S "eMMC GC kept pinned P" has $S "after-gc P" 'valid=yes exists=yes'
+ok $S "adds work on eMMC" has $S "add F" 'valid=yes'
+ok $S "builds work on eMMC" has $S "build G" 'valid=yes'
+ok $S "verify clean after GC" has $S verify-2 '^rc=0 0 problems'
+ok $S "status: degraded (exit 1)" has $S status '^rc=1 health: +degraded'
+ok $S "no failed units" has $S failed-units '^ *$'
+
+step s3 yes
+S=ss-s3
+ok $S "overlay on /nix/store again" has $S store-top '^ssd-overlay$'
+for x in A B P E; do ok $S "path $x valid and present again" has $S "path $x" 'valid=yes exists=yes'; done
+ok $S "B's reference E is there" has $S "B content names E" '^yes$'
+ok $S "verify --check-contents clean" has $S verify-1 '^rc=0 0 problems'
+ok $S "status: healthy (exit 0)" has $S status '^rc=0 health: +healthy'
+ok $S "no failed units" has $S failed-units '^ *$'
+
+step s4 late
+S=ss-s4
+ok $S "no overlay at boot (SSD absent)" hasnt $S store-top '^ssd-overlay$'
+ok $S "SSD subvolume mounted later" has $S overlay-mounted '^yes$'
+ok $S "activate refused under the running daemon" has $S "nix-ssd.service said" '^[1-9]'
+ok $S "still no overlay on /nix/store" hasnt $S store-top-after '^ssd-overlay$'
+ok $S "the daemon was not restarted" bash -c '[ "$(rv ss-s4 daemon-pid-before)" = "$(rv ss-s4 daemon-pid-after)" ]'
+for x in A B; do ok $S "SSD path $x not valid this boot (consistent daemon)" has $S "path $x" 'valid=no'; done
+ok $S "verify --check-contents clean" has $S verify-1 '^rc=0 0 problems'
+ok $S "status: broken (exit 2) and says the SSD is used from the next boot" has $S status '^rc=2 health: +broken'
+ok $S "status names the late SSD" has $S "status says late" '^[1-9]'
+
+echo "store-safety boots (ms): ${STEP_MS[*]}; series wall $(( $(now_ms) - t_series )) ms"
+for s in e0 s1 s2 s3 s4; do
+    if [[ " ${BOOT_FAILED[*]} " == *" ss-$s "* ]]; then
+        echo "--- report of ss-$s"; cat "$BED_LOG/ss-$s.report"; tail -30 "$BED_LOG/ss-$s.console"
+    fi
+done
+echo "store-safety: $PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]
