@@ -144,6 +144,17 @@ pub fn overlay_store_url(upper: &Path, state: &Path, remount_hook: Option<&Path>
 pub struct Report {
     pub lines: Vec<String>,
     pub nix_config: Vec<String>,
+    /// Further `KEY=value` lines for the daemon's environment file.
+    pub extra_env: Vec<String>,
+}
+
+/// The daemon's Nix version (`nix-daemon --version`: "nix-daemon (Nix) 2.26.3").
+fn nix_version() -> Option<(u32, u32)> {
+    let out = std::process::Command::new(crate::pin::nix_tool("nix-daemon")).arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v = text.split_whitespace().last()?;
+    let mut it = v.split('.').map(|x| x.parse::<u32>().ok());
+    Some((it.next()??, it.next()??))
 }
 
 pub fn is_mountpoint(p: &Path) -> bool {
@@ -275,7 +286,9 @@ fn guard_emmc_db(r: &mut Report) {
         .and_then(|()| mount_raw(None, db, None, libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY, None));
     match res {
         Ok(()) => r.lines.push(format!("{} is read-only while the overlay is up", db.display())),
-        Err(e) => r.lines.push(format!("could not make {} read-only ({e}): root must use NIX_REMOTE=daemon", db.display())),
+        Err(e) => {
+            r.lines.push(format!("could not make {} read-only ({e}): root must use NIX_REMOTE=daemon", db.display()))
+        }
     }
 }
 
@@ -336,8 +349,8 @@ fn bind_cache(cache: &Path, user: &str, r: &mut Report) -> Result<(), ActivateEr
 }
 
 /// Writes the daemon's environment file atomically (or removes it when there is nothing).
-fn write_env(path: &Path, nix_config: &[String]) -> Result<(), ActivateError> {
-    if nix_config.is_empty() {
+fn write_env(path: &Path, nix_config: &[String], extra: &[String]) -> Result<(), ActivateError> {
+    if nix_config.is_empty() && extra.is_empty() {
         let _ = fs::remove_file(path);
         return Ok(());
     }
@@ -402,7 +415,23 @@ pub fn activate(req: &Request) -> Result<Report, ActivateError> {
         }
     }
     match mounted(&req.build_dir) {
-        Some(b) => r.nix_config.push(format!("build-dir = {}", b.display())),
+        Some(b) => {
+            // Nix 2.30 refuses a world-writable build dir; the daemon makes per-build dirs inside.
+            if let Ok(m) = fs::metadata(b)
+                && m.permissions().mode() & 0o002 != 0
+            {
+                let _ = fs::set_permissions(b, fs::Permissions::from_mode(0o755));
+                r.lines.push(format!("{} was world-writable (Nix 2.30 refuses that): now 0755", b.display()));
+            }
+            match nix_version() {
+                // `build-dir` exists since Nix 2.22; older daemons take their builds' TMPDIR.
+                Some(v) if v < (2, 22) => {
+                    r.lines.push(format!("Nix {}.{} has no build-dir: using TMPDIR", v.0, v.1));
+                    r.extra_env.push(format!("TMPDIR={}", b.display()));
+                }
+                _ => r.nix_config.push(format!("build-dir = {}", b.display())),
+            }
+        }
         None => r.lines.push("the build subvolume is not mounted; builds stay on eMMC".into()),
     }
     if let Some(c) = mounted(&req.cache_dir) {
@@ -410,7 +439,7 @@ pub fn activate(req: &Request) -> Result<Report, ActivateError> {
             bind_cache(c, u, &mut r)?;
         }
     }
-    write_env(&req.env_file, &r.nix_config)?;
+    write_env(&req.env_file, &r.nix_config, &r.extra_env)?;
     // While the overlay is up, clients must not open the merged /nix/store with the eMMC
     // database (root's default `auto` store would: its GC deletes SSD paths). Root shells
     // (profile snippet) and nix-gc/nix-optimise (generated drop-ins) read this file.

@@ -175,7 +175,9 @@ pub fn status() -> Status {
         fstype: s.map(|m| m.fstype.clone()),
         // Ours: an overlay over the lower-store bind (a root file system that is itself an
         // overlay, as in containers, shows up as "overlay" too).
-        overlay: s.is_some_and(|m| m.fstype == "overlay" && opt(&m.super_options, "lowerdir").as_deref() == Some(plan::LOWER_STORE)),
+        overlay: s.is_some_and(|m| {
+            m.fstype == "overlay" && opt(&m.super_options, "lowerdir").as_deref() == Some(plan::LOWER_STORE)
+        }),
         lowerdir: s.and_then(|m| opt(&m.super_options, "lowerdir")),
         upperdir: s.and_then(|m| opt(&m.super_options, "upperdir")),
         workdir: s.and_then(|m| opt(&m.super_options, "workdir")),
