@@ -443,14 +443,17 @@ pub fn activate(req: &Request) -> Result<Report, ActivateError> {
     // While the overlay is up, clients must not open the merged /nix/store with the eMMC
     // database (root's default `auto` store would: its GC deletes SSD paths). Root shells
     // (profile snippet) and nix-gc/nix-optimise (generated drop-ins) read this file.
+    // Also a nix.conf fragment (`!include`d by the NixOS module) for processes that read no
+    // profile, e.g. `sudo nix …`; the daemon's own NIX_CONFIG names its store and wins.
     let client = client_env_path(&req.env_file);
+    let conf = req.env_file.with_file_name("nix-client.conf");
+    const HEAD: &str = "# Written by `nix-ssd activate`: Nix clients go through the daemon while the overlay is up.\n";
     if overlay_up {
-        write_file_atomic(
-            &client,
-            "# Written by `nix-ssd activate`: Nix clients go through the daemon while the overlay is up.\nNIX_REMOTE=daemon\n",
-        )?;
+        write_file_atomic(&client, &format!("{HEAD}NIX_REMOTE=daemon\n"))?;
+        write_file_atomic(&conf, &format!("{HEAD}store = daemon\n"))?;
     } else {
         let _ = fs::remove_file(&client);
+        let _ = fs::remove_file(&conf);
     }
     Ok(r)
 }

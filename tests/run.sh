@@ -28,6 +28,7 @@ step lint bash -c 'cargo fmt --check && cargo clippy --locked --all-targets -- -
 step cargo-test cargo test --locked
 step build make build   # after cargo test, which rebuilds the generator dynamically
 step verify tests/verify.sh "$top/target/release"
+step packaging tests/packaging/run.sh
 step kernel tests/kernel/run.sh
 bins=(GENERATOR="$top/target/release/nix-ssd-generator" NIX_SSD_CLI="$top/target/release/nix-ssd")
 step boot env "${bins[@]}" tests/boot/run.sh

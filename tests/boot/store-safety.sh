@@ -25,6 +25,8 @@ stage_payload "$GENERATOR" "$NIX_SSD_CLI"
 SL=$BED_WORK/layers/store-safety; rm -rf "$SL"; mkdir -p "$SL/etc/systemd/system/multi-user.target.wants"
 install -D -m755 "$BED_DIR/guest/store-safety" "$SL/usr/local/lib/harness/store-safety"
 ln -s /dev/null "$SL/etc/systemd/system/harness-report.service"
+# as the NixOS module does: clients read /run/nix-ssd/nix-client.conf while the overlay is up
+mkdir -p "$SL/etc/nix"; { cat "$ROOTFS/etc/nix/nix.conf"; echo '!include /run/nix-ssd/nix-client.conf'; } > "$SL/etc/nix/nix.conf"
 ln -s /usr/bin/nix-ssd "$SL/usr/bin/nix-ssd-remount-hook" 2>/dev/null || { mkdir -p "$SL/usr/bin"; ln -s /usr/bin/nix-ssd "$SL/usr/bin/nix-ssd-remount-hook"; }
 cat > "$SL/etc/systemd/system/store-safety.service" <<'UNIT'
 [Unit]
@@ -80,9 +82,11 @@ ok $S "verify --check-contents clean" has $S verify-1 '^rc=0 0 problems'
 ok $S "client.env: NIX_REMOTE=daemon while the overlay is up" has $S client-env 'NIX_REMOTE=daemon'
 ok $S "root's direct GC (eMMC database) is refused" hasnt $S gc-direct '^rc=0 '
 for x in A B C P; do ok $S "root's direct GC deleted nothing: $x" has $S "after-gc-direct $x" 'exists=yes valid=yes'; done
-ok $S "root's GC through the daemon ran" has $S gc-daemon '^rc=0 '
+ok $S "root's GC with no environment (nix.conf !include nix-client.conf) ran" has $S gc-plain '^rc=0 '
+for x in A B P; do ok $S "that GC kept rooted SSD path $x" has $S "after-gc-plain $x" 'exists=yes valid=yes'; done
+ok $S "that GC freed the unrooted SSD path C (it went through the daemon)" has $S "after-gc-plain C" 'exists=no valid=no'
+ok $S "root's GC with client.env (NIX_REMOTE=daemon) ran" has $S gc-daemon '^rc=0 '
 for x in A B P; do ok $S "GC through the daemon kept rooted SSD path $x" has $S "after-gc-daemon $x" 'exists=yes valid=yes'; done
-ok $S "GC through the daemon freed the unrooted SSD path C" has $S "after-gc-daemon C" 'exists=no valid=no'
 ok $S "GC through the daemon kept the eMMC path E" has $S "after-gc-daemon E" 'exists=yes valid=yes'
 ok $S "status flags a boot default only on the SSD (exit 1)" has $S status-before-pin '^rc=1 1 boot-default'
 ok $S "nix-ssd pin succeeded" has $S pin '^rc=0 '

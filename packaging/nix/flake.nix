@@ -1,0 +1,33 @@
+# nix-ssd-generator as a flake. It lives in packaging/nix; refer to it with `?dir=`:
+#   inputs.nix-ssd.url = "github:OWNER/nix-ssd-generator?dir=packaging/nix";
+#   nix build 'git+file:///path/to/checkout?dir=packaging/nix'
+{
+  description = "Nix's writable store layer, builds and caches on a btrfs SSD, for NixOS";
+
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
+
+  outputs =
+    { self, nixpkgs }:
+    let
+      systems = [
+        "aarch64-linux"
+        "x86_64-linux"
+      ];
+      forAllSystems = f: nixpkgs.lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
+    in
+    {
+      packages = forAllSystems (pkgs: rec {
+        nix-ssd-generator = pkgs.callPackage ./package.nix { };
+        default = nix-ssd-generator;
+      });
+
+      overlays.default = final: prev: {
+        nix-ssd-generator = final.callPackage ./package.nix { };
+      };
+
+      # The module's package default is `pkgs.callPackage ./package.nix { }`, the same
+      # derivation as packages.<system>.default.
+      nixosModules.default = ./module.nix;
+      nixosModules.nix-ssd = self.nixosModules.default;
+    };
+}

@@ -1,0 +1,271 @@
+# NixOS module for nix-ssd-generator: put Nix's writable store layer, builds and fetcher caches
+# on a btrfs SSD and keep the machine booting without it.
+#
+#   imports = [ ./packaging/nix/module.nix ];          # or the flake's nixosModules.default
+#   services.nix-ssd.enable = true;
+#
+# Needs NixOS 25.05 or later for the pre-switch pinning (system.preSwitchChecks); on older
+# releases it falls back to the GRUB / systemd-boot install hooks.
+{
+  config,
+  lib,
+  pkgs,
+  options,
+  ...
+}:
+let
+  inherit (lib)
+    mkEnableOption
+    mkIf
+    mkMerge
+    mkOption
+    literalExpression
+    types
+    ;
+  cfg = config.services.nix-ssd;
+  cli = "${cfg.package}/bin/nix-ssd";
+
+  # The generator's INI file (nix-ssd-generator.conf(5)); only the keys that differ from nothing
+  # are written, in the order of the man page.
+  configText = ''
+    # Written by the NixOS module services.nix-ssd; see nix-ssd-generator.conf(5).
+    [nix-ssd]
+    mode = ${cfg.mode}
+    device = ${cfg.device}
+    mount-point = ${cfg.mountPoint}
+    device-timeout = ${cfg.deviceTimeout}
+    overlay-subvolume = ${cfg.subvolumes.overlay}
+    build-subvolume = ${cfg.subvolumes.build}
+    cache-subvolume = ${cfg.subvolumes.cache}
+  ''
+  + lib.optionalString (cfg.cacheUsers != [ ]) ''
+    cache-users = ${lib.concatStringsSep " " cfg.cacheUsers}
+  '';
+
+  # Root's Nix commands open /nix/store directly (store `auto`); with the overlay up that is
+  # the merged store with the eMMC database, and `nix-store --gc` there deletes paths that only
+  # the overlay store knows. While the overlay is up (nix-ssd activate wrote the daemon's
+  # environment file), root goes through the daemon like every other user.
+  daemonEnvFile = "/run/nix-ssd/nix-daemon.env";
+  # For commands that never read a login profile (sudo, scripts, services): nix.conf includes
+  # this file when it exists (`!include` ignores a missing file). It is meant to be written by
+  # `nix-ssd activate` while the overlay is up, holding `store = daemon`; the daemon itself is
+  # not affected because its NIX_CONFIG (from the environment file) names its own store.
+  clientConfFile = "/run/nix-ssd/nix-client.conf";
+  rootThroughDaemon = ''
+    if [ "$(id -u)" = 0 ] && [ -e ${daemonEnvFile} ] && [ -z "''${NIX_REMOTE-}" ]; then
+      export NIX_REMOTE=daemon
+    fi
+  '';
+
+  # Pin the new generation's closure into the eMMC store before it becomes the boot default:
+  # without the SSD the machine must boot it. $1 = the new system, $2 = the action.
+  pinCheck = ''
+    case "$2" in
+      switch|boot) ${cli} pin "$1" ;;
+    esac
+  '';
+  pinInstallHook = ''
+    ${cli} pin "$(readlink -f /nix/var/nix/profiles/system)"
+  '';
+  hasPreSwitchChecks = options.system ? preSwitchChecks;
+
+  rootServices = lib.filter (s: s.enable) [
+    {
+      name = "nix-gc";
+      enable = config.nix.gc.automatic or false;
+    }
+    {
+      name = "nix-optimise";
+      enable = config.nix.optimise.automatic or false;
+    }
+    {
+      name = "nixos-upgrade";
+      enable = config.system.autoUpgrade.enable or false;
+    }
+  ];
+in
+{
+  options.services.nix-ssd = {
+    enable = mkEnableOption ''
+      nix-ssd-generator: at boot, a systemd generator mounts the subvolumes of a btrfs SSD and
+      (in overlay mode) stacks Nix's writable store layer on it, points nix-daemon's build
+      directory and the listed users' fetcher caches at it, and leaves everything on the eMMC /
+      internal disk when the SSD is absent. See nix-ssd-generator(8)
+    '';
+
+    package = mkOption {
+      type = types.package;
+      default = pkgs.callPackage ./package.nix { };
+      defaultText = literalExpression "pkgs.callPackage ./packaging/nix/package.nix { }";
+      description = ''
+        The nix-ssd-generator package: provides the generator
+        (`lib/systemd/system-generators/nix-ssd-generator`) and the `nix-ssd` command.
+      '';
+    };
+
+    mode = mkOption {
+      type = types.enum [
+        "overlay"
+        "build"
+        "off"
+      ];
+      default = "overlay";
+      example = "build";
+      description = ''
+        What goes on the SSD.
+
+        - `overlay`: the store's writable upper layer (Nix's `local-overlay://` store, an
+          experimental Nix feature that this module enables), the build directory and the
+          caches. The internal store stays underneath, read-only while the overlay is up.
+        - `build`: only nix-daemon's build directory and the caches.
+        - `off`: the generator writes nothing.
+
+        The kernel command line overrides this for one boot: `nix-ssd=0` (rescue),
+        `nix-ssd=build`, `nix-ssd=overlay`.
+      '';
+    };
+
+    device = mkOption {
+      type = types.strMatching "(LABEL|UUID|PARTUUID|PARTLABEL)=.+|/dev/.+";
+      default = "LABEL=NIX_SSD";
+      example = "UUID=0a3c5e1f-8d2b-4f6e-9c7a-1b2d3e4f5a6b";
+      description = ''
+        The SSD's btrfs file system: `LABEL=`, `UUID=`, `PARTUUID=`, `PARTLABEL=` or a `/dev/…`
+        path. Prepare a disk with `nix-ssd setup`; a device that holds another file system is
+        never mounted.
+      '';
+    };
+
+    mountPoint = mkOption {
+      type = types.strMatching "/[^,:\\\\ \t\"']*";
+      default = "/mnt/nix-ssd";
+      description = ''
+        Where the SSD's subvolumes are mounted (`overlay/`, `build/`, `cache/` below it).
+        Must not be `/`, `/nix` or below `/nix`, and must not contain `,` `:` `\` quotes or
+        white space (it goes into overlayfs options).
+      '';
+    };
+
+    deviceTimeout = mkOption {
+      type = types.str;
+      default = "10s";
+      example = "30s";
+      description = ''
+        How long boot waits for the SSD before going on without it, as a systemd time span
+        (`10s`, `1min 30s`); `0` does not wait at all, `infinity` waits forever. Slow USB
+        enclosures may need more than the default.
+      '';
+    };
+
+    cacheUsers = mkOption {
+      type = types.listOf (types.strMatching "[A-Za-z_][A-Za-z0-9_.@-]{0,31}");
+      default = [ ];
+      example = [
+        "alice"
+        "root"
+      ];
+      description = ''
+        Users whose `~/.cache/nix` (fetcher and evaluation caches) is moved to the SSD's cache
+        subvolume while it is mounted.
+      '';
+    };
+
+    subvolumes = {
+      overlay = mkOption {
+        type = types.strMatching "[A-Za-z0-9@._+-]{1,255}";
+        default = "@overlay";
+        description = "btrfs subvolume holding the store's upper layer (`upper/`, `work/`, `state/`).";
+      };
+      build = mkOption {
+        type = types.strMatching "[A-Za-z0-9@._+-]{1,255}";
+        default = "@build";
+        description = "btrfs subvolume used as nix-daemon's `build-dir`.";
+      };
+      cache = mkOption {
+        type = types.strMatching "[A-Za-z0-9@._+-]{1,255}";
+        default = "@cache";
+        description = "btrfs subvolume holding the users' caches (used only with {option}`services.nix-ssd.cacheUsers`).";
+      };
+    };
+
+    pinBootGenerations = mkOption {
+      type = types.bool;
+      default = cfg.mode == "overlay";
+      defaultText = literalExpression ''config.services.nix-ssd.mode == "overlay"'';
+      description = ''
+        Copy each new system generation's closure into the internal (eMMC) store, with an
+        internal GC root, before it becomes the boot default (`nixos-rebuild switch` / `boot`),
+        by running `nix-ssd pin` from {option}`system.preSwitchChecks`. A failure aborts the
+        switch, so the machine never defaults to a generation it cannot boot without the SSD.
+      '';
+    };
+
+    rootThroughDaemon = mkOption {
+      type = types.bool;
+      default = cfg.mode == "overlay";
+      defaultText = literalExpression ''config.services.nix-ssd.mode == "overlay"'';
+      description = ''
+        While the overlay is up, make root's Nix commands use the daemon (`NIX_REMOTE=daemon`):
+        in root's login shells, and in the nix-gc, nix-optimise and nixos-upgrade services when
+        they are enabled. Root opening the merged store directly would use the internal
+        database and could garbage-collect paths that live on the SSD.
+      '';
+    };
+  };
+
+  config = mkIf cfg.enable (mkMerge [
+    {
+      assertions = [
+        {
+          assertion = !(lib.hasPrefix "/nix/" "${cfg.mountPoint}/") && cfg.mountPoint != "/";
+          message = "services.nix-ssd.mountPoint must not be /, /nix or below /nix.";
+        }
+        {
+          assertion = cfg.mode != "overlay" || lib.versionAtLeast (lib.getVersion config.nix.package) "2.22";
+          message = "services.nix-ssd.mode = \"overlay\" needs Nix >= 2.22 (local-overlay store, build-dir).";
+        }
+      ];
+
+      environment.systemPackages = [ cfg.package ];
+      systemd.generators.nix-ssd-generator = "${cfg.package}/lib/systemd/system-generators/nix-ssd-generator";
+      environment.etc."systemd/nix-ssd-generator.conf".text = configText;
+    }
+
+    (mkIf (cfg.mode == "overlay") {
+      # nix-ssd activate points the daemon at local-overlay://; clients and `nix-ssd pin` need
+      # the same features to talk about it.
+      nix.settings.extra-experimental-features = [
+        "local-overlay-store"
+        "read-only-local-store"
+      ];
+    })
+
+    (mkIf (cfg.mode != "off" && cfg.rootThroughDaemon) {
+      environment.extraInit = rootThroughDaemon;
+      nix.extraOptions = "!include ${clientConfFile}";
+      systemd.services = lib.listToAttrs (
+        map (s: {
+          inherit (s) name;
+          value = {
+            environment.NIX_REMOTE = "daemon";
+            wants = [ "nix-daemon.socket" ];
+            after = [ "nix-daemon.socket" ];
+          };
+        }) rootServices
+      );
+    })
+
+    (mkIf (cfg.mode != "off" && cfg.pinBootGenerations) (
+      if hasPreSwitchChecks then
+        { system.preSwitchChecks.nix-ssd-pin = pinCheck; }
+      else
+        {
+          boot.loader.grub.extraInstallCommands = pinInstallHook;
+          boot.loader.systemd-boot.extraInstallCommands = pinInstallHook;
+        }
+    ))
+  ]);
+
+  meta.maintainers = [ ];
+}

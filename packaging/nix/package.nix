@@ -1,0 +1,74 @@
+# The Nix package: `nix-ssd` in bin/, the generator in lib/systemd/system-generators/ (linked
+# statically, as `make build` does: it runs before anything else at every boot), man pages.
+#
+#   pkgs.callPackage ./packaging/nix/package.nix { }
+{
+  lib,
+  stdenv,
+  rustPlatform,
+  installShellFiles,
+  glibc,
+  systemdMinimal,
+  staticGenerator ? stdenv.hostPlatform.isGnu,
+}:
+let
+  src = lib.fileset.toSource {
+    root = ../..;
+    fileset = lib.fileset.unions [
+      ../../Cargo.toml
+      ../../Cargo.lock
+      ../../src
+      ../../unit-templates
+      ../../tests
+      ../../packaging/man
+      ../../packaging/nix-ssd-generator.conf.example
+    ];
+  };
+  cargoToml = lib.importTOML ../../Cargo.toml;
+  rustTarget = stdenv.hostPlatform.rust.rustcTargetSpec;
+in
+rustPlatform.buildRustPackage {
+  pname = "nix-ssd-generator";
+  inherit (cargoToml.package) version;
+  inherit src;
+  cargoLock.lockFile = ../../Cargo.lock;
+
+  # The generated nix-ssd.service runs `$NIX_SSD_CLI activate …`: point it at this package.
+  env.NIX_SSD_CLI = "${placeholder "out"}/bin/nix-ssd";
+
+  nativeBuildInputs = [ installShellFiles ];
+  buildInputs = lib.optionals staticGenerator [ glibc.static ];
+
+  # tests/escape.rs compares with systemd-escape; the fixture tests need nothing else. The
+  # kernel and boot tests (tests/kernel, tests/boot) need root and are not run here.
+  nativeCheckInputs = [ systemdMinimal ];
+
+  # After the check phase (cargo test rebuilds the generator dynamically), link the generator
+  # statically. cargoInstallHook copies the binaries it saw after the build phase, so
+  # postInstall puts this one in place.
+  preInstall = lib.optionalString staticGenerator ''
+    cargo rustc --offline --locked --profile release --target ${rustTarget} \
+      --bin nix-ssd-generator -- -C target-feature=+crt-static
+  '';
+
+  postInstall = ''
+    install -d $out/lib/systemd/system-generators
+    mv $out/bin/nix-ssd-generator $out/lib/systemd/system-generators/
+  ''
+  + lib.optionalString staticGenerator ''
+    install -m755 target/${rustTarget}/release/nix-ssd-generator \
+      $out/lib/systemd/system-generators/nix-ssd-generator
+  ''
+  + ''
+    installManPage packaging/man/nix-ssd-generator.8 packaging/man/nix-ssd.8 \
+      packaging/man/nix-ssd-generator.conf.5
+    install -Dm644 packaging/nix-ssd-generator.conf.example \
+      $out/share/doc/nix-ssd-generator/nix-ssd-generator.conf.example
+  '';
+
+  meta = {
+    description = "systemd generator and CLI that put Nix's writable store layer, builds and caches on a btrfs SSD";
+    platforms = lib.platforms.linux;
+    mainProgram = "nix-ssd";
+  };
+}

@@ -1,0 +1,261 @@
+#!/bin/bash
+# Packaging tests (run as root on Debian 12; installs what it needs). Last line:
+#   packaging: N passed, M failed
+# - man pages: groff/man lint clean; every config key of src/config.rs documented; the example
+#   config is read by the real nix-ssd without a warning
+# - make install DESTDIR=… lays out exactly the expected files; make uninstall removes them;
+#   a PREFIX the binaries were not built for is refused; the pkg-config fallback
+# - the .deb (dpkg-deb from make install): contents, control, then dpkg -i / run the installed
+#   generator / systemd-analyze verify its units / dpkg -r in a throwaway overlay of a Debian 13 tree
+# - Nix: every .nix file through the real `nix-instantiate --parse` (Nix 2.26 of Debian 13), and
+#   module/package/flake evaluated by the real evaluator against a stub lib (tests/packaging/nix)
+# - aarch64: cross build with Debian's toolchain, tests/fixtures.rs against the aarch64 generator
+#   under qemu-aarch64, `nix-ssd preview` aarch64 == x86-64 on every fixture case, arm64 .deb
+# Skip groups: PKG_SKIP="aarch64 deb-install" tests/packaging/run.sh
+set -uo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+cd "$TOP"
+[ "$(id -u)" = 0 ] || { echo "tests/packaging/run.sh: run as root (chroot, mounts)"; echo "packaging: 0 passed, 1 failed"; exit 2; }
+PATH=$PATH:$HOME/.cargo/bin
+pass=0; fail=0
+scratch=$(mktemp -d /tmp/nix-ssd-pkg.XXXXXX); trap 'rm -rf "$scratch"' EXIT
+skipped() { [[ " ${PKG_SKIP:-} " == *" $1 "* ]]; }
+t() { # NAME COMMAND... : one test; output kept in the log, shown on failure
+    local name=$1; shift
+    local log=$PKG_LOG/t-${name//[^A-Za-z0-9_.-]/_}.log t0=$SECONDS
+    if "$@" >"$log" 2>&1; then
+        pass=$((pass + 1)); echo "ok   $name ($((SECONDS - t0)) s)"
+        [ -n "${PKG_VERBOSE:-}" ] && sed 's/^/     /' "$log"
+    else
+        fail=$((fail + 1)); echo "FAIL $name ($((SECONDS - t0)) s)"; tail -25 "$log" | sed 's/^/     /'
+    fi
+    return 0
+}
+
+# ------------------------------------------------------------------ setup
+t host-packages host_need pkg-config qemu-user groff-base man-db binutils python3 make
+t make-build make build
+HOSTBIN=$TOP/target/release
+
+# ------------------------------------------------------------------ man pages
+man_lint() {
+    local p out
+    for p in packaging/man/*.[58]; do
+        out=$(groff -man -ww -z -Tutf8 "$p" 2>&1) || return 1
+        [ -z "$out" ] || { echo "$p: $out"; return 1; }
+        out=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings=w -l "$p" 2>&1 >/dev/null)
+        [ -z "$out" ] || { echo "$p: $out"; return 1; }
+        out=$(LC_ALL=C.UTF-8 MANWIDTH=80 man -l "$p" 2>/dev/null); grep -q '^NAME' <<<"$out" || { echo "$p: no NAME"; return 1; }
+        echo "$p: clean"
+    done
+}
+man_keys() { # every key config.rs knows is documented in conf(5) and present in the example
+    local keys k bad=0 page
+    page=$(man -l packaging/man/nix-ssd-generator.conf.5 2>/dev/null)
+    keys=$(sed -n '/^const KNOWN: &str =/,/;/p' src/config.rs | grep -o '"[^"]*"' | tr -d '",')
+    [ -n "$keys" ] || { echo "cannot read KNOWN from src/config.rs"; return 1; }
+    for k in $keys; do
+        grep -q -- "$k=" <<<"$page" || { echo "conf(5) lacks $k"; bad=1; }
+        grep -Eq "^#?$k = " packaging/nix-ssd-generator.conf.example || { echo "example lacks $k"; bad=1; }
+    done
+    echo "keys: $keys"; return $bad
+}
+example_clean() { # the example, as /etc/systemd/nix-ssd-generator.conf, gives no warning
+    local r=$scratch/example; mkdir -p "$r/etc/systemd"
+    cp packaging/nix-ssd-generator.conf.example "$r/etc/systemd/nix-ssd-generator.conf"
+    sed -i 's/^#cache-users/cache-users/' "$r/etc/systemd/nix-ssd-generator.conf"
+    local out; out=$("$HOSTBIN/nix-ssd" preview --root "$r" --cmdline '') || return 1
+    printf '%s\n' "$out" | head -3
+    ! grep -q '^# warning' <<<"$out" && grep -q '^# overlay mode (from /etc/systemd/nix-ssd-generator.conf)' <<<"$out" \
+        && grep -q 'mnt-nix\\x2dssd-cache.mount' <<<"$out"
+}
+t man-lint man_lint
+t man-config-keys man_keys
+t man-example-config example_clean
+
+# ------------------------------------------------------------------ make install / uninstall
+gendir=$(pkg-config --variable=systemdsystemgeneratordir systemd)
+expected_files() {
+    printf '%s\n' "/usr/bin/nix-ssd" "$gendir/nix-ssd-generator" \
+        /usr/share/doc/nix-ssd-generator/README.md /usr/share/doc/nix-ssd-generator/nix-ssd-generator.conf.example \
+        /usr/share/man/man5/nix-ssd-generator.conf.5 /usr/share/man/man8/nix-ssd-generator.8 /usr/share/man/man8/nix-ssd.8 | sort
+}
+make_install() {
+    local d=$scratch/destdir
+    rm -rf "$d"; make -s install DESTDIR="$d" || return 1
+    diff -u <(expected_files) <(cd "$d" && find . -type f -o -type l | sed 's/^\.//' | sort) || return 1
+    [ "$(stat -c %a "$d/usr/bin/nix-ssd")" = 755 ] && [ "$(stat -c %a "$d$gendir/nix-ssd-generator")" = 755 ] || return 1
+    [ "$(stat -c %a "$d/usr/share/man/man8/nix-ssd.8")" = 644 ] || return 1
+    grep -Eq 'static(-pie)? linked' <<<"$(file "$d$gendir/nix-ssd-generator")" || { echo "generator not static"; return 1; }
+    local usage; usage=$("$d$gendir/nix-ssd-generator" 2>&1); grep -q usage: <<<"$usage" || return 1
+    "$d/usr/bin/nix-ssd" --version
+    echo "generator dir from pkg-config: $gendir"
+}
+make_uninstall() {
+    local d=$scratch/destdir
+    make -s uninstall DESTDIR="$d" || return 1
+    local left; left=$(find "$d" -type f -o -type l)
+    [ -z "$left" ] || { echo "left behind: $left"; return 1; }
+}
+prefix_mismatch() { # binaries built for /usr/bin/nix-ssd must not be installed under /usr/local
+    local out
+    if out=$(make -s install DESTDIR="$scratch/local" PREFIX=/usr/local 2>&1); then echo "installed anyway"; return 1; fi
+    echo "$out"; grep -q 'not built for /usr/local/bin/nix-ssd' <<<"$out" && [ ! -e "$scratch/local/usr/local/bin/nix-ssd" ]
+}
+no_pkg_config_systemd() { # without systemd.pc: $(PREFIX)/lib/systemd/system-generators
+    local out; out=$(PKG_CONFIG_LIBDIR=/nonexistent make -s -n install DESTDIR=/x) || return 1
+    grep ' /x/usr/lib/systemd/system-generators/nix-ssd-generator$' <<<"$out"
+}
+t make-install-destdir make_install
+t make-uninstall make_uninstall
+t make-install-refuses-other-prefix prefix_mismatch
+t make-install-pkg-config-fallback no_pkg_config_systemd
+
+# ------------------------------------------------------------------ Debian package
+DEB=
+deb_build() {
+    DEB=$(DEB_OUT=$PKG_CACHE/deb packaging/debian/build-deb.sh "$HOSTBIN" | tail -1)
+    [ -f "$DEB" ] || return 1
+    echo "$DEB"; dpkg-deb -I "$DEB" control
+    [ "$(dpkg-deb -f "$DEB" Architecture)" = amd64 ] || return 1
+    grep -q 'libc6 (>= 2\.' <<<"$(dpkg-deb -f "$DEB" Depends)" || return 1
+    diff -u <(printf '%s\n' /usr/bin/nix-ssd /usr/lib/systemd/system-generators/nix-ssd-generator \
+                 /usr/share/doc/nix-ssd-generator/README.md.gz /usr/share/doc/nix-ssd-generator/copyright \
+                 /usr/share/doc/nix-ssd-generator/nix-ssd-generator.conf.example \
+                 /usr/share/man/man5/nix-ssd-generator.conf.5.gz /usr/share/man/man8/nix-ssd-generator.8.gz \
+                 /usr/share/man/man8/nix-ssd.8.gz | sort) \
+            <(dpkg-deb -c "$DEB" | awk '$1 !~ /^d/ {print substr($6,2)}' | sort)
+}
+# dpkg -i in a throwaway overlay of the Debian 13 tool tree; the installed generator writes units
+# that point at /usr/bin/nix-ssd and pass systemd-analyze verify next to Debian's nix-daemon units;
+# dpkg -r removes everything.
+deb_install() {
+    [ -f "$DEB" ] || return 1
+    local T; T=$(tools_tree) || return 1
+    local w=$scratch/ovl; mkdir -p "$w/u" "$w/w" "$w/m" "$w/deb"; cp "$DEB" "$w/deb/"
+    unshare --mount --propagation private bash -c '
+        set -e; source "$1"; T=$2; w=$3
+        mount -t overlay overlay -o "lowerdir=$T,upperdir=$w/u,workdir=$w/w" "$w/m"
+        IN_TREE_BINDS="$w/deb:/deb" in_tree "$w/m" sh -ec "
+            dpkg -i /deb/*.deb
+            dpkg -s nix-ssd-generator | grep -E \"^(Status|Version|Architecture)\"
+            mkdir -p /tmp/g/n /tmp/g/e /tmp/g/l
+            SYSTEMD_LOG_TARGET=console SYSTEMD_PROC_CMDLINE= /usr/lib/systemd/system-generators/nix-ssd-generator /tmp/g/n /tmp/g/e /tmp/g/l
+            ls /tmp/g/n
+            grep -x \"ExecStart=/usr/bin/nix-ssd activate .*\" /tmp/g/n/nix-ssd.service
+            cd /tmp/g/n
+            err=\$(SYSTEMD_UNIT_PATH=/tmp/g/n: systemd-analyze verify --man=no nix-ssd.service mnt-nix*.mount nix-daemon.service 2>&1 >/dev/null)
+            [ -z \"\$err\" ] || { echo \"verify: \$err\"; exit 1; }
+            echo \"systemd-analyze verify: clean\"
+            nix-ssd --version
+            dpkg -r nix-ssd-generator
+            [ ! -e /usr/bin/nix-ssd ] && [ ! -e /usr/lib/systemd/system-generators/nix-ssd-generator ]
+            echo removed"' _ "$PKG_DIR/lib.sh" "$T" "$w"
+}
+t deb-build deb_build
+skipped deb-install || t deb-install-trixie deb_install
+
+# ------------------------------------------------------------------ Nix
+T=$(tools_tree) || { echo "FAIL tool tree"; fail=$((fail + 1)); }
+nixfiles=$(find packaging tests/packaging -name '*.nix' | sort)
+nix_parse() {
+    local f n=0
+    IN_TREE_BINDS="$TOP:/src" in_tree "$T" nix-instantiate --version
+    for f in $nixfiles; do
+        IN_TREE_BINDS="$TOP:/src" in_tree "$T" nix-instantiate --parse "/src/$f" >/dev/null || { echo "parse error: $f"; return 1; }
+        echo "parsed: $f"; n=$((n + 1))
+    done
+    [ $n -ge 5 ]
+}
+nix_eval() { # SRC-DIR: eval.nix's checks against that tree; writes $scratch/eval.json
+    IN_TREE_BINDS="$1:/src $TOP/tests/packaging/nix:/evaltest" in_tree "$T" \
+        nix-instantiate --eval --strict --json /evaltest/eval.nix --arg src /src > "$scratch/eval.json"
+}
+nix_eval_module() {
+    nix_eval "$TOP" || return 1
+    python3 - "$scratch/eval.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+print("checks passed:", j["passed"]); print("options:", ", ".join(j["options"]))
+for f in j["failures"]: print("FAILED:", f)
+sys.exit(1 if j["failures"] or j["passed"] < 50 else 0)
+PY
+}
+nix_conf_clean() { # the config files the module writes are read by the real nix-ssd without a warning
+    local mode out r
+    for mode in overlay build off; do
+        r=$scratch/conf-$mode; mkdir -p "$r/etc/systemd"
+        python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["conf"][sys.argv[2]], end="")' \
+            "$scratch/eval.json" "$mode" > "$r/etc/systemd/nix-ssd-generator.conf" || return 1
+        out=$("$HOSTBIN/nix-ssd" preview --root "$r" --cmdline '') || return 1
+        printf '%s: %s\n' "$mode" "$(grep -v '^$' <<<"$out" | head -1)"
+        grep -q '^# warning' <<<"$out" && { echo "$out"; return 1; }
+        case $mode in
+            off) grep -q '^# disabled by /etc/systemd/nix-ssd-generator.conf' <<<"$out" || return 1 ;;
+            *) grep -q "^# $mode mode (from /etc/systemd/nix-ssd-generator.conf)" <<<"$out" || return 1 ;;
+        esac
+    done
+}
+nix_eval_catches_breakage() { # a module with a broken option type must make eval.nix fail
+    local m=$scratch/mutant
+    mkdir -p "$m/packaging"
+    cp -a Cargo.toml Cargo.lock src unit-templates "$m/"; mkdir -p "$m/tests"
+    cp -a packaging/nix packaging/man packaging/nix-ssd-generator.conf.example "$m/packaging/"
+    sed -i 's/"off"$/"of"/' "$m/packaging/nix/module.nix"
+    grep -q '"of"' "$m/packaging/nix/module.nix" || { echo "mutation not applied"; return 1; }
+    nix_eval "$m" || return 1
+    python3 -c 'import json,sys; f=json.load(open(sys.argv[1]))["failures"]; print(f); sys.exit(0 if f else 1)' "$scratch/eval.json"
+}
+# The flake through the real flake machinery: a copy of the sources as a path: flake with
+# ?dir=packaging/nix, its nixpkgs input overridden by the stub flake (no network).
+nix_flake() {
+    local s=$scratch/flakesrc n=$scratch/stubnixpkgs out
+    mkdir -p "$s/packaging" "$n"
+    cp -a Cargo.toml Cargo.lock src unit-templates tests "$s/"
+    cp -a packaging/nix packaging/man packaging/nix-ssd-generator.conf.example "$s/packaging/"
+    cp tests/packaging/nix/stub-nixpkgs/flake.nix tests/packaging/nix/stub-lib.nix tests/packaging/nix/stub-pkgs.nix "$n/"
+    out=$(IN_TREE_BINDS="$s:/flakesrc $n:/stubnixpkgs" in_overlay "$T" sh -ec '
+        nx() { nix --extra-experimental-features "nix-command flakes" eval --no-write-lock-file \
+                 --override-input nixpkgs path:/stubnixpkgs --raw --apply toString "path:/flakesrc?dir=packaging/nix#$1"; echo; }
+        nx packages.aarch64-linux.default.pname
+        nx packages.x86_64-linux.default.name
+        nx packages.aarch64-linux.default.env.NIX_SSD_CLI
+        nx nixosModules.default
+        nx nixosModules.nix-ssd') || { echo "$out"; return 1; }
+    echo "$out"
+    local want; want=$(printf '%s\n' nix-ssd-generator "nix-ssd-generator-$(sed -n 's/^version *= *"\(.*\)"/\1/p' Cargo.toml | head -1)")
+    [ "$(head -2 <<<"$out")" = "$want" ] || return 1
+    sed -n 3p <<<"$out" | grep -Eq '^/[0-9a-z]{52}/bin/nix-ssd$' || return 1      # placeholder "out"
+    [ "$(sed -n 4,5p <<<"$out" | grep -c '^/nix/store/[0-9a-z]\{32\}-source/packaging/nix/module.nix$')" = 2 ]
+}
+t nix-parse nix_parse
+t nix-flake-outputs nix_flake
+t nix-eval-module-package-flake nix_eval_module
+t nix-module-config-file-clean nix_conf_clean
+t nix-eval-catches-a-broken-module nix_eval_catches_breakage
+
+# ------------------------------------------------------------------ aarch64
+if ! skipped aarch64; then
+    xbin=/nonexistent
+    aarch64_build() {
+        xbin=$(tests/packaging/aarch64.sh build | tail -1) || return 1
+        file "$xbin/nix-ssd" "$xbin/nix-ssd-generator"
+        grep -q 'ARM aarch64.*statically linked' <<<"$(file "$xbin/nix-ssd-generator")" &&
+            grep -q 'ARM aarch64.*dynamically linked' <<<"$(file "$xbin/nix-ssd")" &&
+            grep -qaF /usr/bin/nix-ssd "$xbin/nix-ssd-generator"
+    }
+    deb_arm64() {
+        local d; d=$(DEB_OUT=$PKG_CACHE/deb packaging/debian/build-deb.sh "$xbin" | tail -1) || return 1
+        echo "$d"; dpkg-deb -f "$d" Architecture Depends
+        local c; c=$(dpkg-deb -c "$d") || return 1
+        dpkg-deb -f "$d" Architecture | grep -x arm64 && grep 'usr/lib/systemd/system-generators/nix-ssd-generator' <<<"$c"
+    }
+    t aarch64-cross-build aarch64_build
+    t aarch64-fixtures-under-qemu tests/packaging/aarch64.sh fixtures
+    t aarch64-preview-equals-x86-64 tests/packaging/aarch64.sh preview
+    t aarch64-deb deb_arm64
+fi
+
+echo "packaging: $pass passed, $fail failed"
+[ $fail -eq 0 ]
