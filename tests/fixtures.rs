@@ -133,6 +133,39 @@ fn fixture_cases() {
     );
 }
 
+/// `nix-ssd preview` shows, for the same inputs, exactly the files the generator writes.
+#[test]
+fn preview_matches_generator() {
+    let cases_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
+    let mut compared = 0;
+    for case in fs::read_dir(&cases_dir).unwrap().flatten().map(|e| e.path()).filter(|p| p.is_dir()) {
+        if case.join("env").exists() {
+            continue; // environment-only cases (initrd, log level) concern the generator's run
+        }
+        let cmdline = fs::read_to_string(case.join("cmdline")).unwrap_or_default().trim_end_matches('\n').to_string();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nix-ssd"));
+        cmd.arg("preview").arg("--root").arg(&case).arg("--cmdline").arg(&cmdline).env_clear();
+        if case.join("blkid.export").exists() {
+            cmd.arg("--blkid-export").arg(case.join("blkid.export"));
+        }
+        let out = String::from_utf8(cmd.output().unwrap().stdout).unwrap();
+        let mut shown = String::new();
+        for (rel, node) in tree(&case.join("expected")) {
+            match node {
+                Node::File(t) => shown += &format!("\n==> {rel} <==\n{t}\n"),
+                Node::Link(l) => shown += &format!("\n==> {rel} -> {l}\n"),
+            }
+        }
+        // preview prints the files in plan order; compare as sets of file blocks
+        let blocks = |s: &str| -> std::collections::BTreeSet<String> {
+            s.split("\n==> ").skip(1).map(|b| b.trim_end().to_string()).collect()
+        };
+        assert_eq!(blocks(&out), blocks(&shown), "{}: preview differs from the generator's files", case.display());
+        compared += 1;
+    }
+    assert!(compared >= 30, "only {compared} cases compared");
+}
+
 #[test]
 fn usage_errors_exit_2() {
     for args in [vec![], vec!["a", "b"], vec!["a", "b", "c", "d"], vec!["--help"]] {
