@@ -10,6 +10,7 @@ pub mod config;
 pub mod escape;
 pub mod generator;
 pub mod log;
+pub mod lvm;
 pub mod pin;
 pub mod plan;
 pub mod render;

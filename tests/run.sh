@@ -33,6 +33,7 @@ step kernel tests/kernel/run.sh
 bins=(GENERATOR="$top/target/release/nix-ssd-generator" NIX_SSD_CLI="$top/target/release/nix-ssd")
 step boot env "${bins[@]}" tests/boot/run.sh
 step store-safety env "${bins[@]}" tests/boot/store-safety.sh
+step lvm env "${bins[@]}" tests/lvm/run.sh
 step bench benches/generator.sh
 echo; echo "=== summary"; printf '  %s\n' "${results[@]}"
 ok=0; for r in "${results[@]}"; do [[ $r == *": ok"* ]] && ok=$((ok + 1)); done

@@ -65,6 +65,8 @@ enum Cmd {
     },
     /// Root in the eMMC store every eMMC path the SSD layer depends on (run when nix-ssd.service stops)
     SyncRoots,
+    /// Plan the seed's Stage 2 on LVM (uncache, new writeback cache pool on the SSD PV, re-attach, new LV for Nix, nix-ssd setup), checked against the live pvs/lvs; prints it, runs it only with --execute
+    LvmPlan(nix_ssd_generator::lvm::Args),
     /// Stack the overlay / wire the build dir (run by nix-ssd.service before nix-daemon)
     #[command(hide = true)]
     Activate {
@@ -180,6 +182,7 @@ fn main() -> ExitCode {
     match Cli::parse().cmd {
         Cmd::Pin { paths } => report("pin", pin::pin(&paths)),
         Cmd::SyncRoots => report("sync-roots", pin::sync_roots().map(|l| vec![l])),
+        Cmd::LvmPlan(args) => nix_ssd_generator::lvm::cli(&args),
         Cmd::Status { json } => {
             let s = status::status();
             if json {
