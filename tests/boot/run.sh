@@ -8,7 +8,9 @@
 #   GENERATOR=path NIX_SSD_CLI=path   binaries to test (default: cargo build --release here)
 #   RUNNERS="nspawn qemu"             which runners (default both)
 #   ONLY=ERE                          only boots whose name matches
-#   BENCH=0                           skip bench.sh at the end (default: run it)
+#   BENCH=0                           no I/O workload in the qemu boots, no bench table
+#   QEMU_ALL=1                        also q5c (btrfs without upper/work/state) in qemu
+#   QEMU_DEVICE_TIMEOUT=90s           nix-ssd.device-timeout= of the qemu boots WITH the disk
 #   BED_CACHE (/var/cache/nix-ssd-bed)  BED_WORK (/var/tmp/nix-ssd-bed)
 # Exit status: 0 iff every assertion passed. Last line: "boot: N passed, M failed".
 set -uo pipefail
@@ -114,7 +116,7 @@ a_wrong_disk() { # scenario 5
     basic "$n"; a_plain_store "$n"
     ok "$n" "no failed units other than our own" only_ours_failed "$n"
     ok "$n" "the reason is in the journal" journal_has "$n" \
-        'wrong fs type|bad option|bad superblock|no such file|not found|missing|does not exist|refus|not a btrfs|subvol|failed to mount|failed with result'
+        'wrong fs type|bad option|bad superblock|no such file|not found|missing|does not exist|refus|not (a )?btrfs|subvol|failed to mount|failed with result|not stacking'
 }
 proc_cmdline_passed() { # generators were given the command line via SYSTEMD_PROC_CMDLINE (nspawn)
     ok "$1" "generators see SYSTEMD_PROC_CMDLINE='$2' (nspawn --setenv reaches PID 1's generators)" \
@@ -142,37 +144,45 @@ if [[ " $RUNNERS " == *" nspawn "* ]]; then
 fi
 
 # ------------------------------------------------------------------ qemu matrix
+# Throttled drives (eMMC model on the root disk, SSD model on the 2nd; lib.sh), NixOS-like init.
+# With BENCH on, the baseline, overlay and build boots also run the Nix I/O workload and
+# bench.sh prints its table from these boots (no extra boots).
+QB=""; [ "${BENCH:-1}" != 0 ] && QB=$BENCH_WL
 if [[ " $RUNNERS " == *" qemu "* ]]; then
   log "=== qemu (TCG) matrix"
-  NI=init=/usr/sbin/nixos-like-init
-  # with the disk: nix-ssd.device-timeout=30s (TCG: the by-label link shows up 7.6-8.3 s in)
-  n=q7-baseline;        want $n && { boot_qemu $n none no no $NI; a_off $n; finish_boot $n; }
-  n=q1-overlay;         want $n && { boot_qemu $n "$(ssd good $n)" yes no $NI nix-ssd.device-timeout=30s; a_overlay $n nixos
+  Q=$QEMU_CMDLINE
+  n=q7-baseline;        want $n && { boot_qemu $n "$(ssd good $n)" no yes $Q $QB; a_off $n; finish_boot $n; }
+  n=q1-overlay;         want $n && { boot_qemu $n "$(ssd good $n)" yes yes $Q $QB $QEMU_DT; a_overlay $n nixos
                             ok $n "device unit active" has $n 'unit dev-disk-by\x2dlabel-NIX_SSD.device' '^active plugged'; finish_boot $n; }
-  n=q2-absent;          want $n && { boot_qemu $n none yes no $NI; a_absent $n
-                            # default device timeout 10 s: multi-user no later than baseline + 10 s + 6 s slack
-                            if [ -s "$BED_LOG/q7-baseline.report" ]; then
-                              lim=$(( $(rv q7-baseline t-multi-user-ms || echo 0) + 16000 ))
-                              ok $n "multi-user.target within baseline + device timeout (10 s) + 6 s ($lim ms)" le $n t-multi-user-ms $lim
+  n=q4-build;           want $n && { boot_qemu $n "$(ssd good $n)" yes yes $Q $QB nix-ssd=build $QEMU_DT; a_build_mode $n; finish_boot $n; }
+  n=q2-absent;          want $n && { boot_qemu $n none yes yes $Q; a_absent $n
+                            # default device timeout 10 s; without a working timeout systemd waits 90 s
+                            ok $n "nix-daemon started <= device timeout 10 s + 5 s after the probe" le $n t-daemon-wait-ms 15000
+                            ok $n "nix-daemon's first answer waited <= device timeout 10 s + 10 s slack" le $n t-answer-wait-ms 20000
+                            if reported q7-baseline; then
+                              lim=$(( $(rv q7-baseline t-multi-user-ms) + 10000 + 20000 ))
+                              ok $n "multi-user.target <= baseline + device timeout 10 s + 20 s slack ($lim ms)" le $n t-multi-user-ms $lim
                             fi; finish_boot $n; }
-  n=q5a-ext4;           want $n && { boot_qemu $n "$(ssd ext4 $n)" yes no $NI nix-ssd.device-timeout=30s; a_wrong_disk $n; finish_boot $n; }
-  n=q5c-btrfs-nodirs;   want $n && { boot_qemu $n "$(ssd btrfs-nodirs $n)" yes no $NI nix-ssd.device-timeout=30s; a_wrong_disk $n
+  n=q6-timeout0-absent; want $n && { boot_qemu $n none yes yes $Q nix-ssd.device-timeout=0; a_absent $n
+                            # The device wait can only delay the daemon's START (ordering); the time from
+                            # its start to its first answer is client/daemon CPU time, which under TCG on a
+                            # loaded host varies by 5+ s between boots (reported, not asserted).
+                            if reported q7-baseline; then
+                              lim=$(( $(rv q7-baseline t-daemon-wait-ms) + 2000 ))
+                              ok $n "nix-daemon's start not delayed by a device wait (probe start -> daemon active <= baseline + 2 s = $lim ms)" le $n t-daemon-wait-ms $lim
+                            fi; finish_boot $n; }
+  n=q5a-ext4;           want $n && { boot_qemu $n "$(ssd ext4 $n)" yes yes $Q $QEMU_DT; a_wrong_disk $n; finish_boot $n; }
+  n=q5c-btrfs-nodirs;   want $n && [ "${QEMU_ALL:-0}" = 1 ] && { boot_qemu $n "$(ssd btrfs-nodirs $n)" yes yes $Q $QEMU_DT; a_wrong_disk $n
                             ok $n "nix-ssd.service refused without failing (exit 0)" has $n "unit nix-ssd.service" 'result=success'; finish_boot $n; }
-  n=q6-timeout0-absent; want $n && { boot_qemu $n none yes no $NI nix-ssd.device-timeout=0; a_absent $n
-                            if [ -s "$BED_LOG/q7-baseline.report" ]; then
-                              lim=$(( $(rv q7-baseline t-first-answer-ms || echo 0) + 3000 ))
-                              ok $n "nix-daemon's first answer not delayed by a device wait (<= baseline + 3 s = $lim ms)" le $n t-first-answer-ms $lim
-                            fi; finish_boot $n; }
   rm -f "$IMG"/q*.img
 fi
 
-# ------------------------------------------------------------------ bench
-if [ "${BENCH:-1}" != 0 ]; then
-  log "=== bench.sh"
-  t0=$(now_ms)
-  if BED_SKIP_SETUP=1 ROOTFS=$ROOTFS "$BED_DIR/bench.sh"; then PASS=$((PASS+1)); echo "  ok   bench.sh completed"
-  else FAIL=$((FAIL+1)); echo "  FAIL bench.sh"; fi
-  log "bench: $(( $(now_ms) - t0 )) ms"
+# ------------------------------------------------------------------ bench (table from the qemu boots)
+if [ "${BENCH:-1}" != 0 ] && [[ " $RUNNERS " == *" qemu "* ]] && [ "$ONLY" = . ]; then
+  log "=== bench.sh (from this run's qemu boots)"
+  if BENCH_FROM="q7-baseline q1-overlay q4-build q2-absent q6-timeout0-absent" "$BED_DIR/bench.sh"; then
+       PASS=$((PASS+1)); echo "  ok   bench: table complete, workloads ran (rc=0)"
+  else FAIL=$((FAIL+1)); echo "  FAIL bench: see above"; fi
 fi
 
 echo

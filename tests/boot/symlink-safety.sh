@@ -1,0 +1,77 @@
+#!/bin/bash
+# Symlink safety of the per-user cache binds (issue: hardening), in one nspawn boot with a
+# real btrfs SSD image (@cache) and `cache-users = alice bob carol` in build mode:
+#   alice  ~/.cache     is a symlink to /etc/evil   -> nothing mounted there, journal says why
+#   bob    ~/.cache/nix is a symlink to /etc        -> nothing mounted on /etc, journal says why
+#   carol  plain home (control)                     -> ~/.cache/nix is the bind, owned by carol
+# Usage: sudo tests/boot/symlink-safety.sh   (binaries: GENERATOR=…, NIX_SSD_CLI=…, else built)
+# Last line: "symlink-safety: N passed, M failed".
+set -uo pipefail
+[ "$(id -u)" = 0 ] || { echo "symlink-safety.sh: must run as root" >&2; exit 2; }
+. "$(dirname "$0")/lib.sh"
+trap bed_cleanup EXIT
+trap 'bed_cleanup; exit 130' INT TERM
+host_packages
+resolve_binaries
+ROOTFS=$(rootfs_prepared) || exit 2
+stage_payload "$GENERATOR" "$NIX_SSD_CLI"
+L=$BED_WORK/layers/symlink-safety; rm -rf "$L"; mkdir -p "$L/etc/systemd/system/multi-user.target.wants" "$L/home"
+install -D -m755 "$BED_DIR/guest/symlink-safety" "$L/usr/local/lib/harness/symlink-safety"
+ln -s /dev/null "$L/etc/systemd/system/harness-report.service"
+printf '[nix-ssd]\nmode = build\ncache-users = alice bob carol\n' > "$L/etc/systemd/nix-ssd-generator.conf"
+cp -a "$ROOTFS/etc/passwd" "$ROOTFS/etc/group" "$ROOTFS/etc/shadow" "$L/etc/"
+uid=2001
+for u in alice bob carol; do
+    echo "$u:x:$uid:$uid::/home/$u:/bin/sh" >> "$L/etc/passwd"; echo "$u:x:$uid:" >> "$L/etc/group"
+    echo "$u:!:19000::::::" >> "$L/etc/shadow"
+    install -d -m700 -o $uid -g $uid "$L/home/$u"; uid=$((uid + 1))
+done
+mkdir -p "$L/etc/evil"; rm -rf "$L/etc/nix.probe"
+ln -s /etc/evil "$L/home/alice/.cache"; chown -h 2001:2001 "$L/home/alice/.cache"
+install -d -m700 -o 2002 -g 2002 "$L/home/bob/.cache"; ln -s /etc "$L/home/bob/.cache/nix"; chown -h 2002:2002 "$L/home/bob/.cache/nix"
+cat > "$L/etc/systemd/system/symlink-safety.service" <<'UNIT'
+[Unit]
+Description=symlink-safety report
+After=multi-user.target
+[Service]
+Type=exec
+ExecStart=/usr/local/lib/harness/symlink-safety
+UNIT
+ln -s ../symlink-safety.service "$L/etc/systemd/system/multi-user.target.wants/"
+
+W=$BED_WORK/symlink-safety; rm -rf "$W"; mkdir -p "$W/upper" "$W/work" "$W/merged" "$W/out" "$W/devdisk/by-label"
+make_ssd_image "$W/ssd.img" good
+loop=$(losetup --find --show "$W/ssd.img") || die "losetup failed"; BED_LOOPS+=("$loop")
+ln -s "$loop" "$W/devdisk/by-label/NIX_SSD"
+t0=$(now_ms)
+unshare --mount --propagation private bash -c '
+    mount -t overlay overlay -o "lowerdir=$1,upperdir=$2/upper,workdir=$2/work" "$2/merged" || exit 99
+    shift 2; export SHELL=/bin/bash; exec timeout 240 script -qec "$(printf "%q " "$@")" /dev/null' _ \
+    "$L:$(lowerdirs yes)" "$W" \
+    systemd-nspawn -q -D "$W/merged" --register=no --keep-unit --console=read-only \
+        --bind="$W/out:/harness-out" --bind="$loop" --bind="$W/devdisk:/dev/disk" -b \
+    > "$BED_LOG/symlink-safety.console" 2>&1 < /dev/null
+rc=$?
+sed -n '/^HARNESS-BEGIN/,/^HARNESS-END/p' "$W/out/report" 2>/dev/null > "$BED_LOG/sl.report"
+log "symlink-safety boot: rc=$rc wall $(( $(now_ms) - t0 )) ms"
+# The host side of the SSD: nothing of alice's or bob's was created, carol's dir is hers.
+N=sl
+ok $N "booted and reported" reported $N
+ok $N "nix-ssd.service ran and succeeded" has $N service '^active result=success'
+ok $N "@cache mounted" has $N cache-mounted '^yes$'
+ok $N "alice's ~/.cache still the symlink" has $N "alice .cache link" '^/etc/evil$'
+ok $N "bob's ~/.cache/nix still the symlink" has $N "bob .cache/nix link" '^/etc$'
+ok $N "nothing mounted on /etc/evil" has $N "etc-evil mountpoint" '^no$'
+ok $N "nothing created in /etc/evil" has $N "etc-evil entries" '^0$'
+ok $N "nothing mounted on /etc" has $N "etc mountpoint" '^no$'
+ok $N "the only cache bind is carol's" has $N "cache binds" '^/home/carol/.cache/nix $'
+ok $N "journal: alice skipped, says why" has $N journal 'cache for alice: /home/alice/.cache is not a plain directory; skipped'
+ok $N "journal: bob skipped, says why" has $N journal 'cache for bob: /home/bob/.cache/nix is not a plain directory; skipped'
+ok $N "control: carol's ~/.cache/nix is a mount point" has $N "carol mountpoint" '^yes$'
+ok $N "control: it is the @cache/carol subvolume dir" has $N "carol source" '^/@cache/carol$'
+ok $N "control: owned by carol" has $N "carol owner" '^carol '
+ok $N "control: carol can write her cache" has $N "carol can write" '^yes$'
+ok $N "SSD cache dir of carol owned by carol, mode 700" has $N "cache dir owners" '/mnt/nix-ssd/cache/carol carol 700'
+[ "$FAIL" -eq 0 ] || explain sl
+echo "symlink-safety: $PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]
