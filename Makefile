@@ -49,13 +49,16 @@ install: check-cli-path
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSTEMD_GENERATOR_DIR) \
 	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR)
 	$(INSTALL) -m 755 $(TARGET_DIR)/nix-ssd $(DESTDIR)$(BINDIR)/nix-ssd
+	# Nix's local-overlay store calls its remount-hook with the store dir as the only argument
+	ln -sf nix-ssd $(DESTDIR)$(BINDIR)/nix-ssd-remount-hook
 	$(INSTALL) -m 755 $(TARGET_DIR)/nix-ssd-generator $(DESTDIR)$(SYSTEMD_GENERATOR_DIR)/nix-ssd-generator
 	$(INSTALL) -m 644 packaging/man/nix-ssd-generator.8 packaging/man/nix-ssd.8 $(DESTDIR)$(MANDIR)/man8/
 	$(INSTALL) -m 644 packaging/man/nix-ssd-generator.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	$(INSTALL) -m 644 packaging/nix-ssd-generator.conf.example README.md $(DESTDIR)$(DOCDIR)/
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/nix-ssd $(DESTDIR)$(SYSTEMD_GENERATOR_DIR)/nix-ssd-generator \
+	rm -f $(DESTDIR)$(BINDIR)/nix-ssd $(DESTDIR)$(BINDIR)/nix-ssd-remount-hook \
+	  $(DESTDIR)$(SYSTEMD_GENERATOR_DIR)/nix-ssd-generator \
 	  $(DESTDIR)$(MANDIR)/man8/nix-ssd-generator.8 $(DESTDIR)$(MANDIR)/man8/nix-ssd.8 \
 	  $(DESTDIR)$(MANDIR)/man5/nix-ssd-generator.conf.5 \
 	  $(DESTDIR)$(DOCDIR)/nix-ssd-generator.conf.example $(DESTDIR)$(DOCDIR)/README.md

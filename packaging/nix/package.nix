@@ -52,6 +52,8 @@ rustPlatform.buildRustPackage {
   '';
 
   postInstall = ''
+    # Nix's local-overlay store calls its remount-hook with the store dir as the only argument
+    ln -s nix-ssd $out/bin/nix-ssd-remount-hook
     install -d $out/lib/systemd/system-generators
     mv $out/bin/nix-ssd-generator $out/lib/systemd/system-generators/
   ''

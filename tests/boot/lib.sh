@@ -175,6 +175,20 @@ resolve_binaries() {
 # $BED_WORK/layers/common: the harness (report service, first-answer probe, NixOS-like init,
 # a generator that records what generators are given). $BED_WORK/layers/gen: this checkout's
 # nix-ssd-generator + nix-ssd. Guests see  gen:common:rootfs  (or common:rootfs = baseline).
+# install_deb_layer DEB LAYER: `dpkg -i DEB` on the prepared rootfs, with LAYER as the overlay's
+# upper directory, so the layer holds exactly what the package installed (files, dpkg database).
+install_deb_layer() {
+    local deb=$1 layer=$2 w=$BED_WORK/deb-install
+    rm -rf "$w"; mkdir -p "$w/work" "$w/merged"
+    unshare --mount --propagation private bash -c '
+        mount -t overlay overlay -o "lowerdir=$1,upperdir=$2,workdir=$3/work" "$3/merged" || exit 1
+        cp "$4" "$3/merged/tmp/pkg.deb" && chroot "$3/merged" dpkg -i /tmp/pkg.deb && rm -f "$3/merged/tmp/pkg.deb"' \
+        _ "$ROOTFS" "$layer" "$w" "$deb" > "$BED_LOG/dpkg-install.log" 2>&1 \
+        || { cat "$BED_LOG/dpkg-install.log" >&2; die "dpkg -i $deb in the guest failed"; }
+    rm -rf "$w"
+    [ -x "$layer/usr/lib/systemd/system-generators/nix-ssd-generator" ] || die "the package installed no generator"
+    log "installed $(basename "$deb") into the guest layer (dpkg -i)"
+}
 stage_payload() {   # stage_payload GENERATOR_BIN CLI_BIN
     local L=$BED_WORK/layers G=$BED_DIR/guest
     # One run at a time per $BED_WORK (layers, images, logs are shared): the lock is held by
@@ -192,8 +206,14 @@ stage_payload() {   # stage_payload GENERATOR_BIN CLI_BIN
     install -D -m644 "$G/harness-first-answer.service" "$C/etc/systemd/system/harness-first-answer.service"
     mkdir -p "$C/etc/systemd/system/multi-user.target.wants"
     ln -s ../harness-report.service ../harness-first-answer.service "$C/etc/systemd/system/multi-user.target.wants/"
-    install -D -m755 "$1" "$L/gen/etc/systemd/system-generators/nix-ssd-generator"
-    install -D -m755 "$2" "$L/gen/usr/bin/nix-ssd"
+    if [ -n "${NIX_SSD_DEB:-}" ]; then
+        # the Debian package, installed with dpkg into the guest (the layer catches what it writes)
+        install_deb_layer "$NIX_SSD_DEB" "$L/gen"
+    else
+        install -D -m755 "$1" "$L/gen/etc/systemd/system-generators/nix-ssd-generator"
+        install -D -m755 "$2" "$L/gen/usr/bin/nix-ssd"
+        ln -s nix-ssd "$L/gen/usr/bin/nix-ssd-remount-hook"
+    fi
     chmod 755 "$L"/*/etc "$L"/*/usr 2>/dev/null || true
 }
 lowerdirs() { [ "$1" = yes ] && echo "$BED_WORK/layers/gen:$BED_WORK/layers/common:$ROOTFS" || echo "$BED_WORK/layers/common:$ROOTFS"; }

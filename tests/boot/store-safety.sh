@@ -27,7 +27,6 @@ install -D -m755 "$BED_DIR/guest/store-safety" "$SL/usr/local/lib/harness/store-
 ln -s /dev/null "$SL/etc/systemd/system/harness-report.service"
 # as the NixOS module does: clients read /run/nix-ssd/nix-client.conf while the overlay is up
 mkdir -p "$SL/etc/nix"; { cat "$ROOTFS/etc/nix/nix.conf"; echo '!include /run/nix-ssd/nix-client.conf'; } > "$SL/etc/nix/nix.conf"
-ln -s /usr/bin/nix-ssd "$SL/usr/bin/nix-ssd-remount-hook" 2>/dev/null || { mkdir -p "$SL/usr/bin"; ln -s /usr/bin/nix-ssd "$SL/usr/bin/nix-ssd-remount-hook"; }
 cat > "$SL/etc/systemd/system/store-safety.service" <<'UNIT'
 [Unit]
 Description=store-safety step

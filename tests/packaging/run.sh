@@ -77,7 +77,7 @@ t man-example-config example_clean
 # ------------------------------------------------------------------ make install / uninstall
 gendir=$(pkg-config --variable=systemdsystemgeneratordir systemd)
 expected_files() {
-    printf '%s\n' "/usr/bin/nix-ssd" "$gendir/nix-ssd-generator" \
+    printf '%s\n' "/usr/bin/nix-ssd" /usr/bin/nix-ssd-remount-hook "$gendir/nix-ssd-generator" \
         /usr/share/doc/nix-ssd-generator/README.md /usr/share/doc/nix-ssd-generator/nix-ssd-generator.conf.example \
         /usr/share/man/man5/nix-ssd-generator.conf.5 /usr/share/man/man8/nix-ssd-generator.8 /usr/share/man/man8/nix-ssd.8 | sort
 }
@@ -120,7 +120,7 @@ deb_build() {
     echo "$DEB"; dpkg-deb -I "$DEB" control
     [ "$(dpkg-deb -f "$DEB" Architecture)" = amd64 ] || return 1
     grep -q 'libc6 (>= 2\.' <<<"$(dpkg-deb -f "$DEB" Depends)" || return 1
-    diff -u <(printf '%s\n' /usr/bin/nix-ssd /usr/lib/systemd/system-generators/nix-ssd-generator \
+    diff -u <(printf '%s\n' /usr/bin/nix-ssd /usr/bin/nix-ssd-remount-hook /usr/lib/systemd/system-generators/nix-ssd-generator \
                  /usr/share/doc/nix-ssd-generator/README.md.gz /usr/share/doc/nix-ssd-generator/copyright \
                  /usr/share/doc/nix-ssd-generator/nix-ssd-generator.conf.example \
                  /usr/share/man/man5/nix-ssd-generator.conf.5.gz /usr/share/man/man8/nix-ssd-generator.8.gz \
