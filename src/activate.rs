@@ -9,8 +9,9 @@ use crate::plan::LOWER_STORE;
 use std::ffi::CString;
 use std::fs;
 use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 pub const STORE: &str = "/nix/store";
@@ -310,35 +311,46 @@ fn bind_cache(cache: &Path, user: &str, r: &mut Report) -> Result<(), ActivateEr
         )
     };
     let src = cache.join(user);
-    let mut dirs = vec![(src.clone(), 0o700)];
-    dirs.push((home.join(".cache"), 0o700));
-    dirs.push((home.join(".cache/nix"), 0o755));
-    for (d, mode) in &dirs {
-        match fs::symlink_metadata(d) {
-            Ok(m) if m.is_dir() && !m.file_type().is_symlink() => {}
-            Ok(_) => {
-                r.lines.push(format!("cache for {user}: {} is not a plain directory; skipped", d.display()));
-                return Ok(());
-            }
-            Err(_) => {
-                fs::DirBuilder::new().mode(*mode).create(d).map_err(sys(format!("mkdir {}", d.display())))?;
-                std::os::unix::fs::lchown(d, Some(uid), Some(gid)).map_err(sys(format!("chown {}", d.display())))?;
-            }
+    // The SSD side lives in a root-owned directory the user cannot change.
+    match fs::symlink_metadata(&src) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            r.lines.push(format!("cache for {user}: {} is not a directory; skipped", src.display()));
+            return Ok(());
+        }
+        Err(_) => {
+            fs::DirBuilder::new().mode(0o700).create(&src).map_err(sys(format!("mkdir {}", src.display())))?;
+            std::os::unix::fs::lchown(&src, Some(uid), Some(gid)).map_err(sys(format!("chown {}", src.display())))?;
         }
     }
+    // The home side belongs to the user, who may race us: walk it with descriptors, never
+    // following a symlink below the home directory, so nothing is created, chowned or
+    // mounted anywhere but inside it.
     let target = home.join(".cache/nix");
+    let home_fd = match open_dir_at(None, &home, true) {
+        Ok(fd) => fd,
+        Err(e) => {
+            r.lines.push(format!("cache for {user}: cannot open {} ({e}); skipped", home.display()));
+            return Ok(());
+        }
+    };
+    let mut dir = home_fd;
+    let mut at = home.clone();
+    for (name, mode) in [(".cache", 0o700), ("nix", 0o755)] {
+        at.push(name);
+        dir = match child_dir(&dir, name, mode, uid, gid) {
+            Ok(fd) => fd,
+            Err(e) => {
+                r.lines.push(format!("cache for {user}: {} is not a plain directory; skipped ({e})", at.display()));
+                return Ok(());
+            }
+        };
+    }
     if is_mountpoint(&target) {
         r.lines.push(format!("cache for {user}: {} already mounted", target.display()));
         return Ok(());
     }
-    // Bind onto an O_PATH|O_NOFOLLOW descriptor: a symlink swapped in after the checks above
-    // cannot redirect the mount.
-    let fd = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_NOFOLLOW | libc::O_DIRECTORY)
-        .open(&target)
-        .map_err(sys(format!("open {}", target.display())))?;
-    let via = PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd)));
+    let via = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
     mount_raw(Some(&src), &via, None, libc::MS_BIND, None).map_err(sys(format!(
         "bind {} on {}",
         src.display(),
@@ -346,6 +358,37 @@ fn bind_cache(cache: &Path, user: &str, r: &mut Report) -> Result<(), ActivateEr
     )))?;
     r.lines.push(format!("cache for {user}: {} on {}", src.display(), target.display()));
     Ok(())
+}
+
+/// Opens a directory (relative to `at` if given), refusing a symlink unless `follow`.
+fn open_dir_at(at: Option<&OwnedFd>, path: &Path, follow: bool) -> std::io::Result<OwnedFd> {
+    let c = cstr(path);
+    let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC | if follow { 0 } else { libc::O_NOFOLLOW };
+    let dirfd = at.map_or(libc::AT_FDCWD, |f| f.as_raw_fd());
+    // SAFETY: a valid NUL-terminated path and a valid directory descriptor (or AT_FDCWD).
+    let fd = unsafe { libc::openat(dirfd, c.as_ptr(), flags) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fd was just opened and is owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The directory `name` inside `parent`: created (owned by uid:gid) when missing, opened
+/// without following a symlink (ELOOP/ENOTDIR if the user put one there).
+fn child_dir(parent: &OwnedFd, name: &str, mode: u32, uid: u32, gid: u32) -> std::io::Result<OwnedFd> {
+    let c = CString::new(name).unwrap_or_default();
+    // SAFETY: valid descriptor and NUL-terminated name.
+    let made = unsafe { libc::mkdirat(parent.as_raw_fd(), c.as_ptr(), mode) } == 0;
+    let fd = open_dir_at(Some(parent), Path::new(name), false)?;
+    if made {
+        // chown the directory we hold open, not whatever the name points to by now
+        // SAFETY: a valid open descriptor.
+        if unsafe { libc::fchown(fd.as_raw_fd(), uid, gid) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(fd)
 }
 
 /// Writes the daemon's environment file atomically (or removes it when there is nothing).

@@ -148,6 +148,8 @@ pub enum ConfigError {
     BadValue { origin: Origin, key: String, value: String, why: String },
     #[error("{origin}: ignoring {key} without a value: {why}")]
     Missing { origin: Origin, key: String, why: &'static str },
+    #[error("ignoring config file {path:?}: its name holds a control character (it would go into SourcePath=)")]
+    BadPath { path: String },
     #[error("cannot read {path}: {why}; its settings are ignored")]
     Unreadable { path: String, why: String },
 }
@@ -185,6 +187,11 @@ fn ini_line(i: &str) -> IResult<&str, Line<'_>> {
 impl Config {
     /// Applies a config file's text. Returns what was ignored.
     pub fn apply_file(&mut self, path: &str, text: &str) -> Vec<ConfigError> {
+        // The path becomes `SourcePath=` in every unit: a newline in a drop-in's file name
+        // would inject a unit line. Such a file is ignored as a whole.
+        if path.chars().any(char::is_control) {
+            return vec![ConfigError::BadPath { path: path.to_string() }];
+        }
         let origin = Origin::File(path.to_string());
         let mut errors = Vec::new();
         // None: before any section header; Some(false): inside a foreign section (reported once).
@@ -221,7 +228,9 @@ impl Config {
         for (k, v) in cmdline::pairs(line) {
             let key = if cmdline::key_eq(&k, "nix-ssd") {
                 "nix-ssd"
-            } else if k.len() > 8 && cmdline::key_eq(&k[..8], "nix-ssd.") {
+            } else if k.len() > 8 && k.get(..8).is_some_and(|p| cmdline::key_eq(p, "nix-ssd.")) {
+                // `get`, not `[..8]`: byte 8 may fall inside a multi-byte character
+                // (`nix-ssdü=1`), which must be an ignored word, not a panic.
                 &k[8..]
             } else {
                 continue;
@@ -355,6 +364,17 @@ pub fn parse_device(v: &str) -> Result<DeviceSpec, &'static str> {
         if !v.starts_with("/dev/") || v.len() == 5 {
             return Err("a device path must be below /dev");
         }
+        // systemd strips whitespace around What=/ConditionPathExists= values, so a path
+        // ending in a space would name another device; udev's names never hold whitespace
+        // (by-label links spell a space \x20).
+        if v.chars().any(char::is_whitespace) {
+            return Err("a device path must not contain whitespace (udev writes a space as \\x20)");
+        }
+        // A value ending in a backslash continues onto the next unit-file line (What=/dev/x\
+        // would swallow Where=). `\x20` inside a by-label name is fine.
+        if v.ends_with('\\') {
+            return Err("a device path must not end in a backslash");
+        }
         return Ok(DeviceSpec::Path(v.into()));
     }
     let (t, val) = v.split_once('=').ok_or("expected LABEL=, UUID=, PARTUUID=, PARTLABEL= or a /dev path")?;
@@ -428,12 +448,45 @@ mod tests {
     }
 
     #[test]
+    fn cmdline_key_with_multibyte_char_at_the_prefix_boundary() {
+        // Found by fuzz/fuzz_targets/cmdline.rs: slicing the key at byte 8 panicked.
+        for line in ["nix-ssdü=1", "nix-ssd\u{fffd}", "nix-ssd\u{10348}.mode=build", "ünix-ssd.mode=build"] {
+            let mut c = Config::default();
+            assert!(c.apply_cmdline(line).is_empty(), "{line:?}");
+            assert_eq!(c, Config::default(), "{line:?}");
+        }
+        let mut c = Config::default();
+        assert!(c.apply_cmdline("nix-ssdü=1 nix-ssd.mode=build").is_empty());
+        assert_eq!(c.mode, Mode::Build);
+    }
+
+    #[test]
+    fn file_name_with_control_character_is_ignored() {
+        // A drop-in named "x\nWants=evil.service\n.conf" would otherwise end up in SourcePath=.
+        let mut c = Config::default();
+        let e = c.apply_file(
+            "/etc/systemd/nix-ssd-generator.conf.d/x\nWants=evil.service\n.conf",
+            "[nix-ssd]\nmode=build\n",
+        );
+        assert_eq!(e.len(), 1);
+        assert!(e[0].to_string().contains("control character"), "{}", e[0]);
+        assert_eq!(c, Config::default());
+    }
+
+    #[test]
     fn devices() {
         assert!(parse_device("LABEL=").is_err());
         assert!(parse_device("LABEL=..").is_err());
         assert!(parse_device("/dev/../etc/passwd").is_err());
         assert!(parse_device("/etc/passwd").is_err());
         assert_eq!(parse_device("/dev/sda1"), Ok(DeviceSpec::Path("/dev/sda1".into())));
+        // From the command line a quoted value can end in a space; systemd would strip it.
+        assert!(parse_device("/dev/sda1 ").is_err());
+        assert!(parse_device("/dev/disk/by-label/a b").is_err());
+        assert!(parse_device("/dev/sda\u{a0}").is_err());
+        // Found by fuzz/fuzz_targets/pipeline.rs: a trailing backslash is a line continuation.
+        assert!(parse_device("/dev/sdb1\\").is_err());
+        assert!(parse_device("/dev/disk/by-label/my\\x20ssd").is_ok());
         assert_eq!(parse_device("PARTLABEL=a b"), Ok(DeviceSpec::Tag(Tag::PartLabel, "a b".into())));
     }
 }

@@ -238,7 +238,8 @@ fn decide(c: &Config, devices: &[Device]) -> Result<Plan, Skip> {
         return Err(Skip::NotBtrfs { device: c.device.to_string(), fs_type: t.clone() });
     }
     let device_unit = unit_name_from_path(&what, "device");
-    if device_unit.len() > UNIT_NAME_MAX {
+    // The drop-in directory `<unit>.d` must fit a file name too.
+    if device_unit.len() + ".d".len() > UNIT_NAME_MAX {
         return Err(Skip::UnitNameTooLong(what));
     }
     let mut roles = vec![(Role::Overlay, &c.overlay_subvolume, "overlay"), (Role::Build, &c.build_subvolume, "build")];

@@ -29,8 +29,22 @@ fn is_masked(p: &Path) -> bool {
         || fs::metadata(p).is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_char_device(&m.file_type()))
 }
 
+/// Reads a regular file without ever blocking: opened O_NONBLOCK (a FIFO or a device at a
+/// config path would otherwise stall the boot), anything but a regular file is refused.
 fn read(p: &Path) -> Result<String, String> {
-    fs::read(p).map(|b| String::from_utf8_lossy(&b).into_owned()).map_err(|e| e.to_string())
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(p)
+        .map_err(|e| e.to_string())?;
+    if !f.metadata().map_err(|e| e.to_string())?.is_file() {
+        return Err("not a regular file".into());
+    }
+    let mut b = Vec::new();
+    f.read_to_end(&mut b).map_err(|e| e.to_string())?;
+    Ok(String::from_utf8_lossy(&b).into_owned())
 }
 
 /// The config files that apply, in order: the main file (first found by priority; a

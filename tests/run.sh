@@ -30,12 +30,14 @@ step build make build   # after cargo test, which rebuilds the generator dynamic
 step verify tests/verify.sh "$top/target/release"
 step packaging tests/packaging/run.sh
 step kernel tests/kernel/run.sh
+step fuzz-smoke env SMOKE_SECONDS="${SMOKE_SECONDS:-10}" fuzz/smoke.sh
 deb() { NIX_SSD_DEB=$(make -s deb | tail -1) && [ -f "$NIX_SSD_DEB" ] && echo "package: $NIX_SSD_DEB"; }
 step deb deb
 # The boot bed installs the Debian package into its guest (so packaging is tested by real boots).
 bins=(GENERATOR="$top/target/release/nix-ssd-generator" NIX_SSD_CLI="$top/target/release/nix-ssd" NIX_SSD_DEB="${NIX_SSD_DEB:-}")
 step boot env "${bins[@]}" tests/boot/run.sh
 step store-safety env "${bins[@]}" tests/boot/store-safety.sh
+step symlink-safety env "${bins[@]}" tests/boot/symlink-safety.sh
 step lvm env "${bins[@]}" tests/lvm/run.sh
 step bench benches/generator.sh
 echo; echo "=== summary"; printf '  %s\n' "${results[@]}"

@@ -19,20 +19,7 @@ now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
 # mirror_uri: the Debian archive URI the HOST's apt uses, read at run time (no host name is
 # written in any file of the bed). deb822 *.sources first, then one-line sources.list.
-mirror_uri() {
-    local u
-    u=$(awk 'BEGIN{RS="";FS="\n"}
-        { uri=""; suites=""
-          for (i=1;i<=NF;i++) { if ($i ~ /^URIs:/) {sub(/^URIs:[ \t]*/,"",$i); uri=$i}
-                                if ($i ~ /^Suites:/) {sub(/^Suites:[ \t]*/,"",$i); suites=$i} }
-          if (uri != "" && suites !~ /security/ && uri !~ /security/) { split(uri,a," "); print a[1]; exit } }' \
-        /etc/apt/sources.list.d/*.sources 2>/dev/null)
-    if [ -z "$u" ] && [ -f /etc/apt/sources.list ]; then
-        u=$(awk '$1=="deb" && $0 !~ /security/ { for(i=2;i<=NF;i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit} }' /etc/apt/sources.list)
-    fi
-    [ -n "$u" ] || { echo "mirror_uri: no apt source found" >&2; return 1; }
-    echo "${u%/}"
-}
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/debian-mirror.sh"
 
 # host_packages: install what the bed needs on the host (idempotent, quiet when done).
 # qemu-system-x86 must match qemu-utils: when qemu-utils comes from bookworm-backports, the

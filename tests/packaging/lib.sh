@@ -21,20 +21,7 @@ plog() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 pdie() { plog "FATAL: $*"; exit 2; }
 
 # The host's Debian mirror (same rule as tests/boot/lib.sh: deb822 first, then sources.list).
-pkg_mirror_uri() {
-    local u
-    u=$(awk 'BEGIN{RS="";FS="\n"}
-        { uri=""; suites=""
-          for (i=1;i<=NF;i++) { if ($i ~ /^URIs:/) {sub(/^URIs:[ \t]*/,"",$i); uri=$i}
-                                if ($i ~ /^Suites:/) {sub(/^Suites:[ \t]*/,"",$i); suites=$i} }
-          if (uri != "" && suites !~ /security/ && uri !~ /security/) { split(uri,a," "); print a[1]; exit } }' \
-        /etc/apt/sources.list.d/*.sources 2>/dev/null)
-    if [ -z "$u" ] && [ -f /etc/apt/sources.list ]; then
-        u=$(awk '$1=="deb" && $0 !~ /security/ { for(i=2;i<=NF;i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit} }' /etc/apt/sources.list)
-    fi
-    [ -n "$u" ] || { echo "no apt source found" >&2; return 1; }
-    echo "${u%/}"
-}
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/debian-mirror.sh"
 
 host_need() { # PACKAGE... : apt-get install those not installed yet
     local need=() p
@@ -66,7 +53,7 @@ tools_key() { printf 'v2 trixie %s %s %s\n' "$TOOLS_BASE_PKGS" "$TOOLS_PKGS" "$T
 tools_tree() {
     local dir=$PKG_CACHE/trixie-tools-$(tools_key)
     if [ -e "$dir/.pkg-ready" ]; then echo "$dir"; return 0; fi
-    local m base t0=$SECONDS; m=$(pkg_mirror_uri) || pdie "no Debian mirror in the host's apt sources"
+    local m base t0=$SECONDS; m=$(mirror_uri) || pdie "no Debian mirror in the host's apt sources"
     rm -rf "$dir.partial"
     base=$(ls -d "$BED_CACHE"/rootfs-*/ 2>/dev/null | while read -r d; do [ -x "$d/usr/bin/nix-instantiate" ] && echo "${d%/}" && break; done)
     if [ -n "$base" ]; then
