@@ -246,6 +246,9 @@ pub fn status() -> Status {
             }
         }
     };
+    if let Some(p) = plan {
+        warnings.extend(layout_drift(p, &mount_status));
+    }
     let mut health = health;
     if let Some(w) = boot_default_warning() {
         warnings.push(w);
@@ -268,6 +271,55 @@ pub fn status() -> Status {
         caches,
         warnings,
     }
+}
+
+/// Owners and modes on the mounted SSD that differ from what `nix-ssd setup` makes and Nix
+/// needs: overlay upper/work/state root-only writable, the build dir not world-writable (Nix
+/// 2.30 refuses it), each cache dir owned by its user.
+fn layout_drift(p: &plan::Plan, mounts: &[MountStatus]) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mounted = |role: Role| p.mount(role).filter(|m| mounts.iter().any(|s| s.target == m.target && s.mounted));
+    let mut want: Vec<(String, u32, u32)> = Vec::new(); // path, owner uid, mode
+    if let Some(o) = mounted(Role::Overlay) {
+        for (d, mode) in [("upper", 0o755), ("work", 0o700), ("state", 0o755)] {
+            want.push((format!("{}/{d}", o.target), 0, mode));
+        }
+    }
+    if let Some(b) = mounted(Role::Build) {
+        want.push((b.target.clone(), 0, 0o755));
+    }
+    let mut out = Vec::new();
+    for (path, uid, mode) in want {
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() && m.uid() == uid && m.mode() & 0o7777 == mode => {}
+            Ok(m) => out.push(format!(
+                "{path} is owned by uid {} with mode {:o}, expected uid {uid} mode {mode:o} (`nix-ssd setup` makes it so)",
+                m.uid(),
+                m.mode() & 0o7777
+            )),
+            Err(e) => out.push(format!("{path}: {e}")),
+        }
+    }
+    if let Some(c) = mounted(Role::Cache) {
+        for u in &p.cache_users {
+            let Some(uid) = uid_of(u) else { continue };
+            let path = format!("{}/{u}", c.target);
+            if let Ok(m) = fs::symlink_metadata(&path)
+                && (m.uid() != uid || !m.is_dir())
+            {
+                out.push(format!("{path} should be a directory owned by {u} (uid {uid}), is uid {}", m.uid()));
+            }
+        }
+    }
+    out
+}
+
+fn uid_of(user: &str) -> Option<u32> {
+    let passwd = fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.first() == Some(&user) && f.len() > 2).then(|| f[2].parse().ok()).flatten()
+    })
 }
 
 /// The boot default (NixOS's system profile).

@@ -118,6 +118,7 @@ for x in A B P E; do ok $S "path $x valid and present again" has $S "path $x" 'v
 ok $S "B's reference E is there" has $S "B content names E" '^yes$'
 ok $S "verify --check-contents clean" has $S verify-1 '^rc=0 0 problems'
 ok $S "status: healthy (exit 0)" has $S status '^rc=0 health: +healthy'
+ok $S "status warns when the overlay workdir drifts to mode 777" has $S "drift warnings" '^1$'
 ok $S "no failed units" has $S failed-units '^ *$'
 
 step s4 late
