@@ -405,6 +405,8 @@ impl Status {
                     s.upperdir.as_deref().unwrap_or("?"),
                     s.workdir.as_deref().unwrap_or("?")
                 )
+            } else if s.fstype.as_deref() == Some("overlay") {
+                " (not the SSD overlay: the file system under it)".to_string()
             } else {
                 String::new()
             }
