@@ -247,6 +247,17 @@ bed_cleanup() {
 # given to PID 1 as arguments and as SYSTEMD_PROC_CMDLINE (--setenv; checked via the probe
 # generator). No udev in nspawn: /dev/disk/by-label/NIX_SSD is a link in a dir bound at
 # /dev/disk, pointing to a bound loop device.
+# nspawn_layers LOWERDIRS DIR NSPAWN-ARGS...: boots systemd-nspawn on an overlay of LOWERDIRS
+# with DIR/upper as the guest's writable layer (kept by the caller for persistent series) and
+# DIR/out bound at /harness-out, in a private mount namespace; output on stdout.
+nspawn_layers() {
+    local lower=$1 d=$2; shift 2
+    unshare --mount --propagation private bash -c '
+        mount -t overlay overlay -o "lowerdir=$1,upperdir=$2/upper,workdir=$2/work" "$2/merged" || exit 99
+        shift 2; export SHELL=/bin/bash; exec timeout 240 script -qec "$(printf "%q " "$@")" /dev/null' _ "$lower" "$d" \
+        systemd-nspawn -q -D "$d/merged" --register=no --keep-unit --console=read-only \
+            --bind="$d/out:/harness-out" "$@"
+}
 boot_nspawn() {
     local name=$1 init=$2 ssd=$3 gen=$4; shift 4
     local d=$BED_WORK/nspawn/$name loop="" extra=() t0
@@ -258,11 +269,7 @@ boot_nspawn() {
     fi
     local cmd=(-b "$@"); [ "$init" = nixos ] && cmd=(/usr/sbin/nixos-like-init "$@")
     t0=$(now_ms)
-    unshare --mount --propagation private bash -c '
-        mount -t overlay overlay -o "lowerdir=$1,upperdir=$2/upper,workdir=$2/work" "$2/merged" || exit 99
-        shift 2; export SHELL=/bin/bash; exec timeout 240 script -qec "$(printf "%q " "$@")" /dev/null' _ "$(lowerdirs "$gen")" "$d" \
-        systemd-nspawn -q -D "$d/merged" --register=no --keep-unit --console=read-only \
-            --setenv=SYSTEMD_PROC_CMDLINE="$*" --bind="$d/out:/harness-out" "${extra[@]}" "${cmd[@]}" \
+    nspawn_layers "$(lowerdirs "$gen")" "$d" --setenv=SYSTEMD_PROC_CMDLINE="$*" "${extra[@]}" "${cmd[@]}" \
         > "$BED_LOG/$name.console" 2>&1 < /dev/null
     local rc=$?
     BOOT_MS=$(( $(now_ms) - t0 ))

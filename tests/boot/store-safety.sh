@@ -52,12 +52,7 @@ step() {
         extra=(--bind="$loop" --bind="$W/devdisk:/dev/disk")
     fi
     t0=$(now_ms)
-    unshare --mount --propagation private bash -c '
-        mount -t overlay overlay -o "lowerdir=$1,upperdir=$2/upper,workdir=$2/work" "$2/merged" || exit 99
-        shift 2; export SHELL=/bin/bash; exec timeout 240 script -qec "$(printf "%q " "$@")" /dev/null' _ \
-        "$SL:$(lowerdirs yes)" "$W" \
-        systemd-nspawn -q -D "$W/merged" --register=no --keep-unit --console=read-only \
-            --bind="$W/out:/harness-out" "${extra[@]}" /usr/sbin/nixos-like-init \
+    nspawn_layers "$SL:$(lowerdirs yes)" "$W" "${extra[@]}" /usr/sbin/nixos-like-init \
         > "$BED_LOG/ss-$name.console" 2>&1 < /dev/null
     rc=$?
     BOOT_MS=$(( $(now_ms) - t0 ))

@@ -44,12 +44,7 @@ make_ssd_image "$W/ssd.img" good
 loop=$(losetup --find --show "$W/ssd.img") || die "losetup failed"; BED_LOOPS+=("$loop")
 ln -s "$loop" "$W/devdisk/by-label/NIX_SSD"
 t0=$(now_ms)
-unshare --mount --propagation private bash -c '
-    mount -t overlay overlay -o "lowerdir=$1,upperdir=$2/upper,workdir=$2/work" "$2/merged" || exit 99
-    shift 2; export SHELL=/bin/bash; exec timeout 240 script -qec "$(printf "%q " "$@")" /dev/null' _ \
-    "$L:$(lowerdirs yes)" "$W" \
-    systemd-nspawn -q -D "$W/merged" --register=no --keep-unit --console=read-only \
-        --bind="$W/out:/harness-out" --bind="$loop" --bind="$W/devdisk:/dev/disk" -b \
+nspawn_layers "$L:$(lowerdirs yes)" "$W" --bind="$loop" --bind="$W/devdisk:/dev/disk" -b \
     > "$BED_LOG/symlink-safety.console" 2>&1 < /dev/null
 rc=$?
 sed -n '/^HARNESS-BEGIN/,/^HARNESS-END/p' "$W/out/report" 2>/dev/null > "$BED_LOG/sl.report"
