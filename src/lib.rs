@@ -14,6 +14,7 @@ pub mod lvm;
 pub mod pin;
 pub mod plan;
 pub mod render;
+pub mod reserve;
 pub mod setup;
 pub mod sources;
 pub mod status;

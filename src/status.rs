@@ -246,10 +246,15 @@ pub fn status() -> Status {
             }
         }
     };
+    let mut health = health;
     if let Some(p) = plan {
         warnings.extend(layout_drift(p, &mount_status));
+        let (w, full) = space_warnings(p, &mount_status);
+        warnings.extend(w);
+        if full {
+            health = "broken"; // Nix cannot open its database on a full SSD
+        }
     }
-    let mut health = health;
     if let Some(w) = boot_default_warning() {
         warnings.push(w);
         // Working now, but the next boot without the SSD would not be.
@@ -271,6 +276,35 @@ pub fn status() -> Status {
         caches,
         warnings,
     }
+}
+
+/// Free space and the space reserve on the overlay subvolume (overlay mode, mounted): a full
+/// SSD stops Nix (its database is there); `nix-ssd reclaim` frees space. Returns the warnings
+/// and whether the SSD is full.
+fn space_warnings(p: &plan::Plan, mounts: &[MountStatus]) -> (Vec<String>, bool) {
+    use crate::reserve;
+    let Some(o) = p.mount(Role::Overlay).filter(|m| mounts.iter().any(|s| s.target == m.target && s.mounted)) else {
+        return (Vec::new(), false);
+    };
+    let dir = Path::new(&o.target);
+    let Ok(sp) = reserve::space(dir) else { return (Vec::new(), false) };
+    let mib = |b: u64| b >> 20;
+    let mut w = Vec::new();
+    let full = sp.avail < reserve::FULL_BELOW;
+    if full {
+        w.push(format!(
+            "the SSD is full ({} MiB free): Nix cannot open its database there; run `nix-ssd reclaim`",
+            mib(sp.avail)
+        ));
+    }
+    if reserve::present(dir).is_none() {
+        w.push(format!(
+            "{} is missing (it holds {} MiB back for a full SSD); `nix-ssd reclaim` or the next boot makes it when there is room",
+            reserve::path(dir).display(),
+            mib(reserve::size_for(sp.total))
+        ));
+    }
+    (w, full)
 }
 
 /// Owners and modes on the mounted SSD that differ from what `nix-ssd setup` makes and Nix

@@ -5,7 +5,7 @@ use nix_ssd_generator::config::{Config, DeviceSpec, Mode, Tag};
 use nix_ssd_generator::plan::{self, Inputs};
 use nix_ssd_generator::render::{self, Content};
 use nix_ssd_generator::sources::{self, Root};
-use nix_ssd_generator::{pin, setup, status};
+use nix_ssd_generator::{pin, reserve, setup, status};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -65,6 +65,12 @@ enum Cmd {
     },
     /// Root in the eMMC store every eMMC path the SSD layer depends on (run when nix-ssd.service stops)
     SyncRoots,
+    /// Free space on a full SSD: release the space reserve, `nix-store --gc` through nix-daemon, make the reserve again
+    Reclaim {
+        /// More arguments for `nix-store --gc`, e.g. `-- --max-freed 10G`
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        gc_args: Vec<String>,
+    },
     /// Plan the seed's Stage 2 on LVM (uncache, new writeback cache pool on the SSD PV, re-attach, new LV for Nix, nix-ssd setup), checked against the live pvs/lvs; prints it, runs it only with --execute
     LvmPlan(nix_ssd_generator::lvm::Args),
     /// Stack the overlay / wire the build dir (run by nix-ssd.service before nix-daemon)
@@ -182,6 +188,7 @@ fn main() -> ExitCode {
     match Cli::parse().cmd {
         Cmd::Pin { paths } => report("pin", pin::pin(&paths)),
         Cmd::SyncRoots => report("sync-roots", pin::sync_roots().map(|l| vec![l])),
+        Cmd::Reclaim { gc_args } => report("reclaim", reserve::reclaim(&gc_args)),
         Cmd::LvmPlan(args) => nix_ssd_generator::lvm::cli(&args),
         Cmd::Status { json } => {
             let s = status::status();
