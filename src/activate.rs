@@ -425,6 +425,15 @@ fn write_file_atomic(path: &Path, body: &str) -> Result<(), ActivateError> {
     fs::rename(&tmp, path).map_err(sys(format!("rename {}", path.display())))
 }
 
+/// The Nix setting that puts a path's files on disk before the path is registered valid:
+/// `fsync-store-paths` (Nix 2.25 and later), else the older, coarser `sync-before-registering`.
+pub fn durability_setting(version: Option<(u32, u32)>) -> &'static str {
+    match version {
+        Some(v) if v < (2, 25) => "sync-before-registering = true",
+        _ => "fsync-store-paths = true",
+    }
+}
+
 /// Runs activation. Never mounts under a daemon that already runs: the service is ordered
 /// before nix-daemon.service.
 fn mounted(p: &Option<PathBuf>) -> Option<&PathBuf> {
@@ -447,8 +456,18 @@ pub fn activate(req: &Request) -> Result<Report, ActivateError> {
             Some(dir) => match stack_overlay(dir, &mut r) {
                 Ok(url) => {
                     overlay_up = true;
+                    // Before the daemon opens its database on the SSD: a full SSD would stop it.
+                    match crate::reserve::maintain(dir) {
+                        Ok(o) => r.lines.push(o.to_string()),
+                        Err(e) => r.lines.push(format!("space reserve: {e}")),
+                    }
                     r.nix_config.push("extra-experimental-features = local-overlay-store read-only-local-store".into());
                     r.nix_config.push(format!("store = {url}"));
+                    // The SSD can vanish while running (pulled, power, USB reset). Nix fsyncs its
+                    // database but not a path's files: measured after a device_del, a path added
+                    // just before was valid in the database and missing from the store. Make Nix
+                    // sync the files before it registers a path.
+                    r.nix_config.push(durability_setting(nix_version()).into());
                 }
                 // A disk without our layout: mount nothing on /nix/store, say why, go on.
                 Err(e @ ActivateError::Layout(..)) => r.lines.push(format!("not stacking the overlay: {e}")),
@@ -504,4 +523,19 @@ pub fn activate(req: &Request) -> Result<Report, ActivateError> {
 /// `client.env` beside the daemon's env file.
 pub fn client_env_path(env_file: &Path) -> PathBuf {
     env_file.with_file_name("client.env")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::durability_setting;
+
+    #[test]
+    fn durability_follows_the_nix_version() {
+        assert_eq!(durability_setting(Some((2, 26))), "fsync-store-paths = true");
+        assert_eq!(durability_setting(Some((2, 25))), "fsync-store-paths = true");
+        assert_eq!(durability_setting(Some((2, 24))), "sync-before-registering = true");
+        assert_eq!(durability_setting(Some((2, 18))), "sync-before-registering = true");
+        // unknown version: the current setting
+        assert_eq!(durability_setting(None), "fsync-store-paths = true");
+    }
 }

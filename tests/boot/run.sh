@@ -80,6 +80,7 @@ a_overlay() {   # scenario 1
     ok "$n" "nix-daemon sees the overlay on /nix/store" has "$n" daemon-store-view "^overlay .*upperdir=/mnt/nix-ssd/overlay/upper"
     ok "$n" "nix-daemon NIX_CONFIG has store = local-overlay://" has "$n" daemon-env '^ *store *= *local-overlay://'
     ok "$n" "NIX_CONFIG store names upper-layer=/mnt/nix-ssd/overlay/upper" has "$n" daemon-env 'upper-layer=/mnt/nix-ssd/overlay/upper'
+    ok "$n" "NIX_CONFIG has fsync-store-paths = true (Nix 2.26: files on disk before a path is valid)" has "$n" daemon-env '^ *fsync-store-paths *= *true'
     ok "$n" "added path lands in /mnt/nix-ssd/overlay/upper" has "$n" add-in-upper '^yes$'
     ok "$n" "added path not in the eMMC lower store" has "$n" add-in-lower '^no$'
     ok "$n" "built path lands in /mnt/nix-ssd/overlay/upper" has "$n" build-in-upper '^yes$'
