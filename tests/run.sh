@@ -1,8 +1,9 @@
 #!/bin/bash
 # The whole test suite (README's test command; .ci/run calls it). Run as root on Debian 12:
 # installs what the tests need, builds, and runs unit + fixture tests, systemd-analyze
-# verification, kernel tests (real btrfs + overlayfs), the boot bed (systemd-nspawn and qemu
-# boots of a Debian 13 guest) and the benchmarks (figures only, never a pass/fail on time).
+# verification, kernel tests (real btrfs + overlayfs), fuzz smoke, the boot bed (systemd-nspawn
+# and qemu boots of a Debian 13 guest: matrix, store safety, symlink safety, fault matrix) and
+# the benchmarks (figures only, never a pass/fail on time).
 # Steps can be skipped for quick local runs: SKIP="boot bench" tests/run.sh
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd); cd "$top"
@@ -38,6 +39,7 @@ bins=(GENERATOR="$top/target/release/nix-ssd-generator" NIX_SSD_CLI="$top/target
 step boot env "${bins[@]}" tests/boot/run.sh
 step store-safety env "${bins[@]}" tests/boot/store-safety.sh
 step symlink-safety env "${bins[@]}" tests/boot/symlink-safety.sh
+step faults env "${bins[@]}" tests/boot/faults.sh
 step lvm env "${bins[@]}" tests/lvm/run.sh
 step bench benches/generator.sh
 echo; echo "=== summary"; printf '  %s\n' "${results[@]}"
