@@ -184,6 +184,7 @@ pub fn maintain(overlay_dir: &Path) -> io::Result<Outcome> {
         Action::FullNoReserve => Outcome::FullNoReserve { avail: sp.avail },
         Action::Make(size) => {
             make(overlay_dir, size)?;
+            settle(overlay_dir);
             let after = space(overlay_dir).map(|s| s.avail).unwrap_or(sp.avail);
             Outcome::Made { size, avail: after }
         }
