@@ -23,23 +23,8 @@ set -uo pipefail
 trap bed_cleanup EXIT
 trap 'bed_cleanup; exit 130' INT TERM
 t_series=$(now_ms)
-host_packages
-resolve_binaries
-ROOTFS=$(rootfs_prepared) || exit 2
-stage_payload "$GENERATOR" "$NIX_SSD_CLI"
-FL=$BED_WORK/layers/faults; rm -rf "$FL"; mkdir -p "$FL/etc/systemd/system/multi-user.target.wants"
-install -D -m755 "$BED_DIR/guest/faults" "$FL/usr/local/lib/harness/faults"
-ln -s /dev/null "$FL/etc/systemd/system/harness-report.service"
-mkdir -p "$FL/etc/nix"; { cat "$ROOTFS/etc/nix/nix.conf"; echo '!include /run/nix-ssd/nix-client.conf'; } > "$FL/etc/nix/nix.conf"
-cat > "$FL/etc/systemd/system/faults.service" <<'UNIT'
-[Unit]
-Description=fault-matrix step
-After=multi-user.target nix-daemon.socket
-[Service]
-Type=exec
-ExecStart=/usr/local/lib/harness/faults
-UNIT
-ln -s ../faults.service "$FL/etc/systemd/system/multi-user.target.wants/"
+bed_series_begin
+FL=$(series_layer faults client-conf)
 
 W=$BED_WORK/faults; rm -rf "$W"; mkdir -p "$W"
 STEP_MS=(); declare -A STEP_RC

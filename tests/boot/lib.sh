@@ -203,6 +203,31 @@ stage_payload() {   # stage_payload GENERATOR_BIN CLI_BIN
     fi
     chmod 755 "$L"/*/etc "$L"/*/usr 2>/dev/null || true
 }
+# bed_series_begin: what every series script does first (host packages, binaries, rootfs,
+# the common and gen layers); sets ROOTFS.
+bed_series_begin() {
+    host_packages
+    resolve_binaries
+    ROOTFS=$(rootfs_prepared) || exit 2
+    stage_payload "$GENERATOR" "$NIX_SSD_CLI"
+}
+# series_layer NAME [client-conf]: prints the path of a fresh layer $BED_WORK/layers/NAME that
+# runs guest/NAME as NAME.service after multi-user.target instead of the matrix's report
+# service. client-conf: nix.conf !includes /run/nix-ssd/nix-client.conf, as the NixOS module
+# makes it (clients read it while the overlay is up).
+series_layer() {
+    local name=$1 L=$BED_WORK/layers/$1
+    rm -rf "$L"; mkdir -p "$L/etc/systemd/system/multi-user.target.wants"
+    install -D -m755 "$BED_DIR/guest/$name" "$L/usr/local/lib/harness/$name"
+    ln -s /dev/null "$L/etc/systemd/system/harness-report.service"
+    printf '[Unit]\nDescription=%s step\nAfter=multi-user.target nix-daemon.socket\n[Service]\nType=exec\nExecStart=/usr/local/lib/harness/%s\n' \
+        "$name" "$name" > "$L/etc/systemd/system/$name.service"
+    ln -s "../$name.service" "$L/etc/systemd/system/multi-user.target.wants/"
+    if [ "${2:-}" = client-conf ]; then
+        mkdir -p "$L/etc/nix"; { cat "$ROOTFS/etc/nix/nix.conf"; echo '!include /run/nix-ssd/nix-client.conf'; } > "$L/etc/nix/nix.conf"
+    fi
+    echo "$L"
+}
 lowerdirs() { [ "$1" = yes ] && echo "$BED_WORK/layers/gen:$BED_WORK/layers/common:$ROOTFS" || echo "$BED_WORK/layers/common:$ROOTFS"; }
 
 # ---------------------------------------------------------------- SSD images

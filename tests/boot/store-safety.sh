@@ -17,25 +17,8 @@ set -uo pipefail
 trap bed_cleanup EXIT
 trap 'bed_cleanup; exit 130' INT TERM
 t_series=$(now_ms)
-host_packages
-resolve_binaries
-ROOTFS=$(rootfs_prepared) || exit 2
-stage_payload "$GENERATOR" "$NIX_SSD_CLI"
-# This series' own layer: its step script instead of the matrix's report service.
-SL=$BED_WORK/layers/store-safety; rm -rf "$SL"; mkdir -p "$SL/etc/systemd/system/multi-user.target.wants"
-install -D -m755 "$BED_DIR/guest/store-safety" "$SL/usr/local/lib/harness/store-safety"
-ln -s /dev/null "$SL/etc/systemd/system/harness-report.service"
-# as the NixOS module does: clients read /run/nix-ssd/nix-client.conf while the overlay is up
-mkdir -p "$SL/etc/nix"; { cat "$ROOTFS/etc/nix/nix.conf"; echo '!include /run/nix-ssd/nix-client.conf'; } > "$SL/etc/nix/nix.conf"
-cat > "$SL/etc/systemd/system/store-safety.service" <<'UNIT'
-[Unit]
-Description=store-safety step
-After=multi-user.target nix-daemon.socket
-[Service]
-Type=exec
-ExecStart=/usr/local/lib/harness/store-safety
-UNIT
-ln -s ../store-safety.service "$SL/etc/systemd/system/multi-user.target.wants/"
+bed_series_begin
+SL=$(series_layer store-safety client-conf)   # its step script instead of the matrix's report
 
 W=$BED_WORK/store-safety; rm -rf "$W"; mkdir -p "$W/upper" "$W/work" "$W/merged" "$W/out" "$W/devdisk/by-label"
 SSD=$W/ssd.img; truncate -s 1G "$SSD"

@@ -11,13 +11,8 @@ set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 trap bed_cleanup EXIT
 trap 'bed_cleanup; exit 130' INT TERM
-host_packages
-resolve_binaries
-ROOTFS=$(rootfs_prepared) || exit 2
-stage_payload "$GENERATOR" "$NIX_SSD_CLI"
-L=$BED_WORK/layers/symlink-safety; rm -rf "$L"; mkdir -p "$L/etc/systemd/system/multi-user.target.wants" "$L/home"
-install -D -m755 "$BED_DIR/guest/symlink-safety" "$L/usr/local/lib/harness/symlink-safety"
-ln -s /dev/null "$L/etc/systemd/system/harness-report.service"
+bed_series_begin
+L=$(series_layer symlink-safety); mkdir -p "$L/home"
 printf '[nix-ssd]\nmode = build\ncache-users = alice bob carol\n' > "$L/etc/systemd/nix-ssd-generator.conf"
 cp -a "$ROOTFS/etc/passwd" "$ROOTFS/etc/group" "$ROOTFS/etc/shadow" "$L/etc/"
 uid=2001
@@ -29,15 +24,6 @@ done
 mkdir -p "$L/etc/evil"
 ln -s /etc/evil "$L/home/alice/.cache"; chown -h 2001:2001 "$L/home/alice/.cache"
 install -d -m700 -o 2002 -g 2002 "$L/home/bob/.cache"; ln -s /etc "$L/home/bob/.cache/nix"; chown -h 2002:2002 "$L/home/bob/.cache/nix"
-cat > "$L/etc/systemd/system/symlink-safety.service" <<'UNIT'
-[Unit]
-Description=symlink-safety report
-After=multi-user.target
-[Service]
-Type=exec
-ExecStart=/usr/local/lib/harness/symlink-safety
-UNIT
-ln -s ../symlink-safety.service "$L/etc/systemd/system/multi-user.target.wants/"
 
 W=$BED_WORK/symlink-safety; rm -rf "$W"; mkdir -p "$W/upper" "$W/work" "$W/merged" "$W/out" "$W/devdisk/by-label"
 make_ssd_image "$W/ssd.img" good
