@@ -213,14 +213,26 @@ pub fn status() -> Status {
             "broken"
         }
         (true, Some(p)) => {
-            if !device.present && !primary_mounted {
+            if !device.present && (store.overlay || uses_overlay) {
+                // systemd stops the SSD's mounts when its device goes; the overlay stays
+                warnings.push(format!(
+                    "{} is gone while the overlay store on /nix/store still uses it: the SSD was removed while \
+                     running; Nix calls on the SSD fail with I/O errors until a reboot (which uses the eMMC store \
+                     until the SSD is back)",
+                    p.device
+                ));
+                "broken"
+            } else if !device.present && !primary_mounted {
                 warnings.push(format!("{} is absent: Nix works on the eMMC store (degraded)", p.device));
-                if store.overlay || uses_overlay {
-                    warnings.push("yet the overlay store is in use without the SSD".into());
-                    "broken"
-                } else {
-                    "degraded"
-                }
+                "degraded"
+            } else if !device.present {
+                warnings.push(format!(
+                    "{} is gone but {} is still mounted: the SSD was removed while running; Nix calls on the SSD \
+                     fail with I/O errors until a reboot (which uses the eMMC store until the SSD is back)",
+                    p.device,
+                    p.primary().target
+                ));
+                "broken"
             } else if !primary_mounted {
                 warnings.push(format!(
                     "{} is present but {} is not mounted (see `journalctl -u {}`)",

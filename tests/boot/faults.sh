@@ -200,6 +200,8 @@ for x in R1 R2; do ok $S "$x added on the SSD" has $S "add $x" '^rc=0 /nix/store
 ok $S "the guest saw the SSD go (device_del)" has $S device_del-seen-ms '^[0-9]+$'
 ok $S "machine up after the removal (eMMC writable)" has $S emmc-after-removal '^ok$'
 ok $S "Nix calls after the removal fail or work, never hang" not_timeout $S add-after-removal
+ok $S "status after the removal: broken (exit 2)" has $S status '^rc=2 '
+ok $S "status says the SSD was removed while running" has $S status-text 'removed while running'
 ok $S "the guest shut down by itself (qemu exit 0)" step_rc_zero q1
 ok $S "no failed unit other than ours" only_ours_failed $S
 
