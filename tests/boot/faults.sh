@@ -104,7 +104,6 @@ qstep() {  # qstep NAME SSD(yes|no): one qemu boot; the step's name is on the co
 }
 
 # ---------------------------------------------------------------- assertion helpers
-nope() { ! "$@"; }
 either() { local a=(); while [ "$1" != -- ]; do a+=("$1"); shift; done; shift; "${a[@]}" || "$@"; }
 step_rc_zero() { [ "${STEP_RC[$1]:-x}" = 0 ]; }
 only_ours_failed() { ! rv "$1" failed-units | tr ' ' '\n' | grep -v '^$' | grep -qvE 'nix-ssd|nix\\x2dssd'; }
@@ -121,7 +120,6 @@ clean_store() {  # clean_store NAME KEY: verify --check-contents clean and nothi
     ok "$1" "nix-store --verify --check-contents clean ($2)" has "$1" "$2" '^rc=0 0 problems'
     ok "$1" "every valid path is present (nix path-info --all)" has "$1" valid-present '^[1-9][0-9]* checked 0 missing$'
 }
-reported() { grep -q '^HARNESS-END' "$BED_LOG/$1.report"; }
 
 # ================================================================ nspawn: full, corrupt
 log "=== faults: nspawn series (SSD full, SSD corrupt)"
