@@ -51,6 +51,13 @@ pub struct MountInfo {
     pub super_options: String,
 }
 
+impl MountInfo {
+    /// The value of `key=` among the super options (e.g. an overlay's `upperdir`).
+    pub fn super_option(&self, key: &str) -> Option<&str> {
+        self.super_options.split(',').find_map(|o| o.strip_prefix(key)?.strip_prefix('='))
+    }
+}
+
 /// Undoes mountinfo's octal escapes (`\040` for a space).
 fn unoctal(s: &str) -> String {
     let b = s.as_bytes();
@@ -95,7 +102,7 @@ pub fn top_mount(path: &Path) -> Option<MountInfo> {
     mounts().into_iter().rev().find(|m| m.target == p)
 }
 
-fn cstr(p: &Path) -> CString {
+pub(crate) fn cstr(p: &Path) -> CString {
     CString::new(p.as_os_str().as_bytes()).unwrap_or_default()
 }
 
@@ -527,7 +534,22 @@ pub fn client_env_path(env_file: &Path) -> PathBuf {
 
 #[cfg(test)]
 mod tests {
-    use super::durability_setting;
+    use super::{MountInfo, durability_setting};
+
+    #[test]
+    fn super_option_takes_the_whole_key() {
+        let m = MountInfo {
+            target: "/nix/store".into(),
+            fstype: "overlay".into(),
+            source: "overlay".into(),
+            options: "rw".into(),
+            super_options: "rw,lowerdir=/nix/.lower-store,upperdir=/u,workdir=/w".into(),
+        };
+        assert_eq!(m.super_option("upperdir"), Some("/u"));
+        assert_eq!(m.super_option("lowerdir"), Some("/nix/.lower-store"));
+        assert_eq!(m.super_option("dir"), None);
+        assert_eq!(m.super_option("rw"), None);
+    }
 
     #[test]
     fn durability_follows_the_nix_version() {

@@ -176,7 +176,7 @@ pub fn sync_roots() -> Result<String, PinError> {
     let Some(m) = top_mount(Path::new(STORE)).filter(|m| m.fstype == "overlay") else {
         return Ok("the overlay is not up: left the eMMC roots as they are".into());
     };
-    let upper = m.super_options.split(',').find_map(|o| o.strip_prefix("upperdir=")).map(PathBuf::from);
+    let upper = m.super_option("upperdir").map(PathBuf::from);
     let Some(upper) = upper else { return Ok("no upperdir on /nix/store: nothing to do".into()) };
     let upper_paths: Vec<String> = fs::read_dir(&upper)
         .map_err(io(format!("read {}", upper.display())))?

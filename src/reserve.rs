@@ -37,8 +37,7 @@ pub struct Space {
 }
 
 pub fn space(p: &Path) -> io::Result<Space> {
-    let c = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str()))
-        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let c = crate::activate::cstr(p);
     // SAFETY: statvfs writes into the zeroed struct it is given.
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
     if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
@@ -81,7 +80,7 @@ pub enum Outcome {
     NoRoom { size: u64, avail: u64 },
 }
 
-fn mib(b: u64) -> u64 {
+pub fn mib(b: u64) -> u64 {
     b / MIB
 }
 
@@ -195,7 +194,7 @@ pub fn maintain(overlay_dir: &Path) -> io::Result<Outcome> {
 /// The overlay subvolume's directory, from the upperdir of the overlay on /nix/store.
 pub fn overlay_dir_in_use() -> Option<PathBuf> {
     let m = crate::activate::top_mount(Path::new(crate::activate::STORE)).filter(|m| m.fstype == "overlay")?;
-    let upper = m.super_options.split(',').find_map(|o| o.strip_prefix("upperdir="))?;
+    let upper = m.super_option("upperdir")?;
     Path::new(upper).parent().map(Path::to_path_buf)
 }
 

@@ -79,10 +79,6 @@ pub struct CacheStatus {
     pub mounted: bool,
 }
 
-fn opt(super_options: &str, key: &str) -> Option<String> {
-    super_options.split(',').find_map(|o| o.strip_prefix(&format!("{key}="))).map(String::from)
-}
-
 fn top<'a>(all: &'a [MountInfo], path: &str) -> Option<&'a MountInfo> {
     all.iter().rev().find(|m| m.target == path)
 }
@@ -175,12 +171,10 @@ pub fn status() -> Status {
         fstype: s.map(|m| m.fstype.clone()),
         // Ours: an overlay over the lower-store bind (a root file system that is itself an
         // overlay, as in containers, shows up as "overlay" too).
-        overlay: s.is_some_and(|m| {
-            m.fstype == "overlay" && opt(&m.super_options, "lowerdir").as_deref() == Some(plan::LOWER_STORE)
-        }),
-        lowerdir: s.and_then(|m| opt(&m.super_options, "lowerdir")),
-        upperdir: s.and_then(|m| opt(&m.super_options, "upperdir")),
-        workdir: s.and_then(|m| opt(&m.super_options, "workdir")),
+        overlay: s.is_some_and(|m| m.fstype == "overlay" && m.super_option("lowerdir") == Some(plan::LOWER_STORE)),
+        lowerdir: s.and_then(|m| m.super_option("lowerdir")).map(String::from),
+        upperdir: s.and_then(|m| m.super_option("upperdir")).map(String::from),
+        workdir: s.and_then(|m| m.super_option("workdir")).map(String::from),
     };
 
     let pid = daemon_pid();
@@ -300,7 +294,7 @@ fn space_warnings(p: &plan::Plan, mounts: &[MountStatus]) -> (Vec<String>, bool)
     };
     let dir = Path::new(&o.target);
     let Ok(sp) = reserve::space(dir) else { return (Vec::new(), false) };
-    let mib = |b: u64| b >> 20;
+    let mib = reserve::mib;
     let mut w = Vec::new();
     let full = sp.avail < reserve::FULL_BELOW;
     if full {
