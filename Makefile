@@ -27,7 +27,8 @@ MANPAGES = packaging/man/nix-ssd-generator.8 packaging/man/nix-ssd.8 packaging/m
 
 # aarch64 (the Rock 5C): cross-built in a cached Debian 13 tree with Debian's rustc, arm64 Rust
 # std and aarch64 cross gcc (tests/packaging/aarch64.sh); output in $(AARCH64_DIR).
-AARCH64_DIR ?= /var/cache/nix-ssd-pkg/target-aarch64/aarch64-unknown-linux-gnu/release
+PKG_CACHE ?= /var/cache/nix-ssd-pkg
+AARCH64_DIR ?= $(PKG_CACHE)/target-aarch64/aarch64-unknown-linux-gnu/release
 
 .PHONY: build test install uninstall check-cli-path deb build-aarch64 deb-aarch64 test-packaging
 build:

@@ -9,6 +9,19 @@ set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd); cd "$top"
 [ "$(id -u)" = 0 ] || { echo "tests/run.sh: run as root (mounts, loop devices, boots)" >&2; exit 2; }
 export DEBIAN_FRONTEND=noninteractive
+# FRESH=1: what a new machine sees. Every cache and scratch directory outside the checkout
+# (guest trees, tool tree, LVM guest, cargo's registry and installed cargo tools) starts empty, in
+# a directory of its own under /var/tmp that is removed afterwards unless KEEP_FRESH=1. Run it in
+# a clean clone (no target/) before resolving anything that touches installs or caches: a warm
+# machine once hid a missing package here.
+if [ "${FRESH:-0}" = 1 ]; then
+    fresh=$(mktemp -d /var/tmp/nix-ssd-fresh.XXXXXX)
+    export BED_CACHE=$fresh/bed-cache BED_WORK=$fresh/bed-work PKG_CACHE=$fresh/pkg-cache \
+        LVM_CACHE=$fresh/lvm-cache LVM_WORK=$fresh/lvm-work CARGO_HOME=$fresh/cargo-home
+    export PATH=$CARGO_HOME/bin:$PATH
+    echo "FRESH=1: empty caches under $fresh"
+    [ "${KEEP_FRESH:-0}" = 1 ] || trap 'rm -rf "$fresh"' EXIT
+fi
 skip() { [[ " ${SKIP:-} " == *" $1 "* ]]; }
 results=(); failed=0
 step() { # NAME COMMAND...

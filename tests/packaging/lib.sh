@@ -10,10 +10,12 @@ PKG_LOG=${PKG_LOG:-$PKG_CACHE/logs}
 BED_CACHE=${BED_CACHE:-/var/cache/nix-ssd-bed}
 mkdir -p "$PKG_CACHE" "$PKG_LOG"
 export DEBIAN_FRONTEND=noninteractive
-# Debian 13 packages of the tool tree. nix-bin needs libdbi-perl spelled out (see the boot bed).
+# Debian 13 packages of the tool tree. nix-bin needs libdbi-perl spelled out (see the boot bed);
+# systemd because the .deb depends on it and its test runs systemd-analyze (a copy of the boot
+# bed's tree has it, a debootstrap of our own does not: that hid the miss on warm machines).
 # The Rust toolchain comes from trixie-backports (rustc 1.96 when written; trixie's own 1.85 is
 # older than the crates' and the code's rust-version): rustc, cargo and the arm64 std.
-TOOLS_BASE_PKGS=nix-bin,libdbi-perl
+TOOLS_BASE_PKGS=systemd,nix-bin,libdbi-perl
 TOOLS_PKGS="rustc cargo libstd-rust-dev:arm64 gcc-aarch64-linux-gnu libc6-dev-arm64-cross"
 TOOLS_RELEASE=trixie-backports
 
@@ -45,7 +47,7 @@ in_tree() {
         exec chroot "$R" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@"' _ "$R" "$@"
 }
 
-tools_key() { printf 'v2 trixie %s %s %s\n' "$TOOLS_BASE_PKGS" "$TOOLS_PKGS" "$TOOLS_RELEASE" | sha256sum | cut -c1-12; }
+tools_key() { printf 'v3 trixie %s %s %s\n' "$TOOLS_BASE_PKGS" "$TOOLS_PKGS" "$TOOLS_RELEASE" | sha256sum | cut -c1-12; }
 
 # tools_tree: prints the Debian 13 tool tree, building it once (a copy of the boot bed's raw
 # debootstrap tree when that exists, else its own debootstrap), then Debian's Rust + arm64 std +
