@@ -1,6 +1,6 @@
 // What must hold of any `Config` after any input (shared by the cmdline and config targets).
-use nix_ssd_generator::config::{Config, DeviceSpec};
-use nix_ssd_generator::escape::normalized_abs_path;
+use nix_ssd_generator::generator::config::{Config, DeviceSpec};
+use nix_ssd_generator::generator::escape::normalized_abs_path;
 
 pub fn check(c: &Config) {
     assert!(normalized_abs_path(&c.mount_point).is_ok(), "mount point {:?}", c.mount_point);

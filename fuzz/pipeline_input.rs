@@ -4,8 +4,8 @@
 //            bit2 no main config, bit3 the drop-in is unreadable
 //   1 kernel command line   2 main config text   3 drop-in file name   4 drop-in text
 //   5 `blkid -o export` text   6 udev database file   7 blkid cache file
-use nix_ssd_generator::blkid;
-use nix_ssd_generator::plan::{ConfigSource, Inputs};
+use nix_ssd_generator::generator::blkid;
+use nix_ssd_generator::generator::plan::{ConfigSource, Inputs};
 
 pub fn decode(data: &[u8]) -> Inputs {
     let fields: Vec<String> = data.split(|b| *b == 0x1e).map(|f| String::from_utf8_lossy(f).into_owned()).collect();

@@ -3,9 +3,9 @@
 //! the SSD's upper layer on /nix/store, and tells nix-daemon to use Nix's `local-overlay://`
 //! store; in both modes it points the daemon's build-dir at the SSD. What it decides is
 //! written to the daemon's environment file; without that file the daemon uses the eMMC store.
-use crate::config::Mode;
-use crate::escape::url_encode;
-use crate::plan::LOWER_STORE;
+use crate::generator::config::Mode;
+use crate::generator::escape::url_encode;
+use crate::paths::{LOWER_DB as EMMC_DB, LOWER_STATE as EMMC_STATE, LOWER_STORE, STORE};
 use std::ffi::CString;
 use std::fs;
 use std::io::Write;
@@ -14,9 +14,6 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-pub const STORE: &str = "/nix/store";
-pub const EMMC_DB: &str = "/nix/var/nix/db/db.sqlite";
-pub const EMMC_STATE: &str = "/nix/var/nix";
 
 #[derive(Debug, Clone)]
 pub struct Request {

@@ -5,8 +5,8 @@
 //! - `nix-ssd sync-roots` roots, in the eMMC store, every eMMC path that SSD paths reference,
 //!   so a GC of the eMMC store while the SSD is absent cannot break the SSD layer. It runs when
 //!   nix-ssd.service stops (shutdown) and after each pin.
-use crate::activate::{self, EMMC_STATE, STORE, mount_raw, top_mount, umount_raw};
-use crate::plan::{ENV_FILE, LOWER_STORE};
+use crate::activate::{self, mount_raw, top_mount, umount_raw};
+use crate::paths::{ENV_FILE, LOWER_ROOTS, LOWER_STATE as EMMC_STATE, LOWER_STORE, PIN_ROOTS, PIN_VIEW, STORE};
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::fd::AsRawFd;
@@ -14,9 +14,6 @@ use std::os::unix::fs::{DirBuilderExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-pub const PIN_ROOTS: &str = "/nix/var/nix/gcroots/nix-ssd-pins";
-pub const LOWER_ROOTS: &str = "/nix/var/nix/gcroots/nix-ssd-lower";
-const PIN_VIEW: &str = "/run/nix-ssd/pin-view";
 
 #[derive(Debug, thiserror::Error)]
 pub enum PinError {
@@ -134,7 +131,7 @@ fn copy_into_lower(paths: &[String]) -> Result<(), PinError> {
     let result = (|| {
         mount_raw(None, Path::new("/"), None, libc::MS_REC | libc::MS_PRIVATE, None).map_err(io("make / private"))?;
         // Lift the read-only guard on the eMMC database, in this namespace only.
-        let db = Path::new(activate::EMMC_DB).parent().unwrap_or(Path::new("/nix/var/nix/db"));
+        let db = Path::new(crate::paths::LOWER_DB).parent().unwrap_or(Path::new("/nix/var/nix/db"));
         while top_mount(db).is_some_and(|m| m.options.split(',').any(|o| o == "ro")) {
             if umount_raw(db).is_err() {
                 break;

@@ -193,7 +193,7 @@ pub fn maintain(overlay_dir: &Path) -> io::Result<Outcome> {
 
 /// The overlay subvolume's directory, from the upperdir of the overlay on /nix/store.
 pub fn overlay_dir_in_use() -> Option<PathBuf> {
-    let m = crate::activate::top_mount(Path::new(crate::activate::STORE)).filter(|m| m.fstype == "overlay")?;
+    let m = crate::activate::top_mount(Path::new(crate::paths::STORE)).filter(|m| m.fstype == "overlay")?;
     let upper = m.super_option("upperdir")?;
     Path::new(upper).parent().map(Path::to_path_buf)
 }

@@ -76,7 +76,7 @@ impl std::fmt::Display for Step {
 pub fn probe_fs_type(device: &str) -> Result<Option<String>, SetupError> {
     let out = Command::new("blkid").args(["-p", "-o", "export", device]).output().map_err(io("run blkid"))?;
     // blkid exits 2 when it finds nothing
-    let (devs, _) = crate::blkid::parse_export(&String::from_utf8_lossy(&out.stdout));
+    let (devs, _) = crate::generator::blkid::parse_export(&String::from_utf8_lossy(&out.stdout));
     Ok(devs.first().and_then(|d| d.tag("TYPE")).map(String::from))
 }
 

@@ -2,9 +2,10 @@
 //! is really mounted, and what the running nix-daemon really uses. Exit 0 healthy, 1 degraded
 //! (working without the SSD), 2 broken or unknown.
 use crate::activate::{MountInfo, daemon_pid, mounts};
-use crate::config::Mode;
-use crate::plan::{self, ENV_FILE, Role};
-use crate::sources::{self, Root};
+use crate::generator::config::Mode;
+use crate::generator::plan::{self, Role};
+use crate::paths::{BOOT_PROFILE, ENV_FILE, LOWER_STORE};
+use crate::generator::sources::{self, Root};
 use serde::Serialize;
 use std::fs;
 use std::path::Path;
@@ -118,7 +119,7 @@ pub fn env_file_nix_config(text: &str) -> Option<String> {
 
 fn blkid(node: &str) -> (Option<String>, Option<String>) {
     let Ok(out) = Command::new("blkid").args(["-o", "export", node]).output() else { return (None, None) };
-    let (devs, _) = crate::blkid::parse_export(&String::from_utf8_lossy(&out.stdout));
+    let (devs, _) = crate::generator::blkid::parse_export(&String::from_utf8_lossy(&out.stdout));
     let d = devs.first();
     (d.and_then(|d| d.tag("TYPE")).map(String::from), d.and_then(|d| d.tag("LABEL")).map(String::from))
 }
@@ -171,7 +172,7 @@ pub fn status() -> Status {
         fstype: s.map(|m| m.fstype.clone()),
         // Ours: an overlay over the lower-store bind (a root file system that is itself an
         // overlay, as in containers, shows up as "overlay" too).
-        overlay: s.is_some_and(|m| m.fstype == "overlay" && m.super_option("lowerdir") == Some(plan::LOWER_STORE)),
+        overlay: s.is_some_and(|m| m.fstype == "overlay" && m.super_option("lowerdir") == Some(LOWER_STORE)),
         lowerdir: s.and_then(|m| m.super_option("lowerdir")).map(String::from),
         upperdir: s.and_then(|m| m.super_option("upperdir")).map(String::from),
         workdir: s.and_then(|m| m.super_option("workdir")).map(String::from),
@@ -362,8 +363,6 @@ fn uid_of(user: &str) -> Option<u32> {
     })
 }
 
-/// The boot default (NixOS's system profile).
-pub const BOOT_PROFILE: &str = "/nix/var/nix/profiles/system";
 
 /// While the overlay is up: is every path of the boot default's closure in the eMMC store?
 fn boot_default_warning() -> Option<String> {
@@ -385,7 +384,7 @@ fn boot_default_warning() -> Option<String> {
     }
     let missing = String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter(|p| !Path::new(plan::LOWER_STORE).join(p.trim_start_matches("/nix/store/")).exists())
+        .filter(|p| !Path::new(LOWER_STORE).join(p.trim_start_matches("/nix/store/")).exists())
         .count();
     (missing > 0).then(|| {
         format!(

@@ -1,6 +1,6 @@
 //! Unit names must be exactly what systemd computes: property-tested against the real
 //! `systemd-escape --path` on normalised paths made of hostile characters.
-use nix_ssd_generator::escape::{encode_devnode_name, unit_name_from_path};
+use nix_ssd_generator::generator::escape::{encode_devnode_name, unit_name_from_path};
 use proptest::prelude::*;
 use std::process::Command;
 

@@ -2,7 +2,7 @@
 //! every line they cannot read is reported with its number.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use nix_ssd_generator::blkid;
+use nix_ssd_generator::generator::blkid;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&sel, rest)) = data.split_first() else { return };

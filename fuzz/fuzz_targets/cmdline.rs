@@ -3,8 +3,8 @@
 //! hold) and every ignored setting is reported.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use nix_ssd_generator::cmdline;
-use nix_ssd_generator::config::Config;
+use nix_ssd_generator::generator::cmdline;
+use nix_ssd_generator::generator::config::Config;
 
 #[path = "../config_invariants.rs"]
 mod config_invariants;

@@ -1,7 +1,7 @@
 //! A config file's text through `Config::apply_file` (twice: a drop-in over the main file).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use nix_ssd_generator::config::Config;
+use nix_ssd_generator::generator::config::Config;
 
 #[path = "../config_invariants.rs"]
 mod config_invariants;

@@ -4,8 +4,8 @@
 //! unit names ≤ 255 bytes). Also: the mount units' Where= are the plan's targets.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use nix_ssd_generator::render::{self, Content};
-use nix_ssd_generator::{escape, plan};
+use nix_ssd_generator::generator::render::{self, Content};
+use nix_ssd_generator::generator::{escape, plan};
 
 #[path = "../check.rs"]
 mod check;

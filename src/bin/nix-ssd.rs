@@ -1,10 +1,10 @@
 //! `nix-ssd`: the operator command. Shares the generator's config and plan code.
 use clap::{Parser, Subcommand};
 use nix_ssd_generator::activate::{self, Request};
-use nix_ssd_generator::config::{Config, DeviceSpec, Mode, Tag};
-use nix_ssd_generator::plan::{self, Inputs};
-use nix_ssd_generator::render::{self, Content};
-use nix_ssd_generator::sources::{self, Root};
+use nix_ssd_generator::generator::config::{Config, DeviceSpec, Mode, Tag};
+use nix_ssd_generator::generator::plan::{self, Inputs};
+use nix_ssd_generator::generator::render::{self, Content};
+use nix_ssd_generator::generator::sources::{self, Root};
 use nix_ssd_generator::{pin, reserve, setup, status};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -106,7 +106,7 @@ fn preview(cmdline: Option<String>, root: PathBuf, blkid_export: Option<PathBuf>
     if let Some(f) = blkid_export {
         match std::fs::read_to_string(&f) {
             Ok(t) => {
-                let (d, errs) = nix_ssd_generator::blkid::parse_export(&t);
+                let (d, errs) = nix_ssd_generator::generator::blkid::parse_export(&t);
                 devices.extend(d);
                 notes.extend(errs.into_iter().map(|e| format!("{}: {e}; skipped", f.display())));
             }

@@ -4,7 +4,7 @@
 #[path = "../../pipeline_input.rs"]
 mod pipeline_input;
 
-use nix_ssd_generator::{plan, render, write};
+use nix_ssd_generator::generator::{plan, render, write};
 use std::path::PathBuf;
 
 fn main() {

@@ -1,9 +1,9 @@
 //! Settings: the embedded defaults, then the config file and its drop-ins, then the kernel
 //! command line. Every value is checked here; a bad one is reported with the input that
 //! held it and ignored, so the previous value stays.
-use crate::cmdline;
-use crate::escape::normalized_abs_path;
-use crate::timespan::{self, TimeSpan};
+use super::cmdline;
+use super::escape::normalized_abs_path;
+use super::timespan::{self, TimeSpan};
 use nom::{
     IResult,
     branch::alt,

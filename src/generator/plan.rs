@@ -1,25 +1,15 @@
 //! The decision: inputs (command line, config files, device data) → a [`Plan`] or the reason
 //! there is none. Pure: no I/O here, so the generator, `nix-ssd preview` and the tests share it.
-use crate::blkid::Device;
-use crate::config::{Config, ConfigError, DeviceSpec, Mode, Origin};
-use crate::escape::{UNIT_NAME_MAX, encode_devnode_name, unit_name_from_path};
-use crate::timespan::TimeSpan;
+use super::blkid::Device;
+use super::config::{Config, ConfigError, DeviceSpec, Mode, Origin};
+use super::escape::{UNIT_NAME_MAX, encode_devnode_name, unit_name_from_path};
+use super::timespan::TimeSpan;
+use crate::paths::{CLI, ENV_FILE};
 
 /// The service that stacks the overlay / wires the build dir; nix-daemon is ordered after it.
 pub const SERVICE: &str = "nix-ssd.service";
-/// Written by `nix-ssd activate`, read by nix-daemon.service (`EnvironmentFile=-`).
-pub const ENV_FILE: &str = "/run/nix-ssd/nix-daemon.env";
-/// Written by `nix-ssd activate` only while the overlay is up: NIX_REMOTE=daemon for clients.
-pub const CLIENT_ENV: &str = "/run/nix-ssd/client.env";
 /// NixOS's Nix maintenance jobs; while the overlay is up they must go through the daemon.
 pub const NIX_CLIENT_SERVICES: [&str; 2] = ["nix-gc.service", "nix-optimise.service"];
-/// The eMMC store seen read-only underneath the overlay.
-pub const LOWER_STORE: &str = "/nix/.lower-store";
-/// The operator command; the generated service runs its `activate` subcommand.
-pub const CLI: &str = match option_env!("NIX_SSD_CLI") {
-    Some(p) => p,
-    None => "/usr/bin/nix-ssd",
-};
 
 /// Everything the generator reads, already read.
 #[derive(Debug, Clone)]

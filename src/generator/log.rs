@@ -29,7 +29,7 @@ pub fn parse_level(s: &str) -> Option<u8> {
 impl Logger {
     /// `cmdline` is the kernel command line (for `systemd.log_level=`/`systemd.log_target=`).
     pub fn new(ident: &'static str, cmdline: Option<&str>) -> Logger {
-        let from_cmdline = |key: &str| cmdline.and_then(|c| crate::cmdline::last_value(c, key)).flatten();
+        let from_cmdline = |key: &str| cmdline.and_then(|c| super::cmdline::last_value(c, key)).flatten();
         let level = std::env::var("SYSTEMD_LOG_LEVEL")
             .ok()
             .or_else(|| from_cmdline("systemd.log_level"))

@@ -1,5 +1,5 @@
 //! The one writer: creates every file exclusively under the output directory, or none.
-use crate::render::{Content, OutFile};
+use super::render::{Content, OutFile};
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, symlink};

@@ -1,7 +1,7 @@
 //! Reads the generator's inputs from the running system (or from a test root). Reads only
 //! regular files that are already there; never waits for a device, never runs a program.
-use crate::blkid;
-use crate::plan::{ConfigSource, Inputs};
+use super::blkid;
+use super::plan::{ConfigSource, Inputs};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};

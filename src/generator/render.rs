@@ -1,8 +1,9 @@
 //! A [`Plan`] → the files the generator writes, as values. Unit text comes from
 //! `unit-templates/`; every value is escaped for the place it goes.
-use crate::config::Mode;
-use crate::escape::{exec_word, unit_value};
-use crate::plan::{CLI, CLIENT_ENV, ENV_FILE, NIX_CLIENT_SERVICES, Plan, Role, SERVICE};
+use super::config::Mode;
+use super::escape::{exec_word, unit_value};
+use super::plan::{NIX_CLIENT_SERVICES, Plan, Role, SERVICE};
+use crate::paths::{CLI, CLIENT_ENV, ENV_FILE};
 
 /// One file in the output directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,12 +19,12 @@ pub enum Content {
     Symlink(String),
 }
 
-const MOUNT: &str = include_str!("../unit-templates/subvolume.mount.in");
-const DEVICE_TIMEOUT: &str = include_str!("../unit-templates/50-device-timeout.conf.in");
-const SERVICE_T: &str = include_str!("../unit-templates/nix-ssd.service.in");
-const DAEMON_SERVICE: &str = include_str!("../unit-templates/nix-daemon.service.conf.in");
-const DAEMON_SOCKET: &str = include_str!("../unit-templates/nix-daemon.socket.conf.in");
-const NIX_CLIENT: &str = include_str!("../unit-templates/nix-client.service.conf.in");
+const MOUNT: &str = include_str!("../../unit-templates/subvolume.mount.in");
+const DEVICE_TIMEOUT: &str = include_str!("../../unit-templates/50-device-timeout.conf.in");
+const SERVICE_T: &str = include_str!("../../unit-templates/nix-ssd.service.in");
+const DAEMON_SERVICE: &str = include_str!("../../unit-templates/nix-daemon.service.conf.in");
+const DAEMON_SOCKET: &str = include_str!("../../unit-templates/nix-daemon.socket.conf.in");
+const NIX_CLIENT: &str = include_str!("../../unit-templates/nix-client.service.conf.in");
 
 /// Fills `@KEY@` placeholders. A line that is only a placeholder whose value is empty is
 /// dropped (optional settings such as `SourcePath=`).

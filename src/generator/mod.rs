@@ -1,9 +1,24 @@
-//! `nix-ssd-generator NORMAL [EARLY LATE]`: the systemd generator's whole run.
-use crate::log::{self, Logger};
-use crate::plan::{self, Outcome};
-use crate::render::{self, OutFile};
-use crate::sources::{self, Root};
-use crate::write;
+//! The generator side: what runs at early boot as `nix-ssd-generator NORMAL [EARLY LATE]`.
+//! Inputs ([`sources`]: kernel command line, config files, device data already known) → a
+//! pure decision ([`plan::plan`]) → unit text from `unit-templates/` ([`render::render`]) →
+//! one exclusive writer ([`write::write_all`]). It never blocks, waits or runs a program, and
+//! holds no `unsafe` code. `nix-ssd` reuses the config and the plan.
+#![deny(unsafe_code)]
+pub mod blkid;
+pub mod cmdline;
+pub mod config;
+pub mod escape;
+pub mod log;
+pub mod plan;
+pub mod render;
+pub mod sources;
+pub mod timespan;
+pub mod write;
+
+use log::Logger;
+use plan::Outcome;
+use render::OutFile;
+use sources::Root;
 use std::path::PathBuf;
 
 pub const USAGE: &str = "usage: nix-ssd-generator NORMAL-DIR [EARLY-DIR LATE-DIR]\n\

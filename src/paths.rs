@@ -1,0 +1,74 @@
+//! The on-disk contract: every fixed path and mode the generator and `nix-ssd` agree on, in one
+//! place. "Lower store" is the machine's own store on its internal disk (the eMMC on the Rock
+//! 5C); the SSD's overlay subvolume holds the "upper layer" stacked on it. Paths that the
+//! configuration chooses (the SSD mount point, subvolume names) live in
+//! [`crate::generator::config`].
+
+/// The Nix store as every process sees it.
+pub const STORE: &str = "/nix/store";
+/// Nix's state directory of the lower store (database, GC roots, profiles).
+pub const LOWER_STATE: &str = "/nix/var/nix";
+/// The lower store's database directory; read-only while the overlay is up.
+pub const LOWER_DB_DIR: &str = "/nix/var/nix/db";
+/// The lower store's database.
+pub const LOWER_DB: &str = "/nix/var/nix/db/db.sqlite";
+/// The lower store seen read-only and private underneath the overlay.
+pub const LOWER_STORE: &str = "/nix/.lower-store";
+
+/// The operator command; the generated service runs its `activate` subcommand.
+pub const CLI: &str = match option_env!("NIX_SSD_CLI") {
+    Some(p) => p,
+    None => "/usr/bin/nix-ssd",
+};
+/// The name under which Nix calls the remount hook: a link to `nix-ssd` beside it.
+pub const REMOUNT_HOOK_NAME: &str = "nix-ssd-remount-hook";
+
+/// Written by `nix-ssd activate`, read by nix-daemon.service (`EnvironmentFile=-`).
+pub const ENV_FILE: &str = "/run/nix-ssd/nix-daemon.env";
+/// Written by `nix-ssd activate` only while the overlay is up: NIX_REMOTE=daemon for clients
+/// (root shells, nix-gc, nix-optimise). Always beside [`ENV_FILE`]: see [`client_env`].
+pub const CLIENT_ENV: &str = "/run/nix-ssd/client.env";
+/// The nix.conf fragment (`store = daemon`) written beside [`ENV_FILE`] while the overlay is
+/// up; the NixOS module `!include`s it.
+pub const CLIENT_CONF_NAME: &str = "nix-client.conf";
+
+/// `client.env` beside the daemon's env file (`activate --env-file` may move both).
+pub fn client_env(env_file: &std::path::Path) -> std::path::PathBuf {
+    env_file.with_file_name("client.env")
+}
+
+/// The nix.conf fragment beside the daemon's env file.
+pub fn client_conf(env_file: &std::path::Path) -> std::path::PathBuf {
+    env_file.with_file_name(CLIENT_CONF_NAME)
+}
+
+/// GC roots in the lower store for closures `nix-ssd pin` copied there.
+pub const PIN_ROOTS: &str = "/nix/var/nix/gcroots/nix-ssd-pins";
+/// GC roots in the lower store for lower paths that upper-layer paths reference (`sync-roots`).
+pub const LOWER_ROOTS: &str = "/nix/var/nix/gcroots/nix-ssd-lower";
+/// `nix-ssd pin`'s writable view of the lower store, in its private mount namespace only.
+pub const PIN_VIEW: &str = "/run/nix-ssd/pin-view";
+/// The boot default (NixOS's system profile).
+pub const BOOT_PROFILE: &str = "/nix/var/nix/profiles/system";
+/// Where `nix-ssd setup` mounts the top of the btrfs (private namespace; `.<pid>` appended).
+pub const SETUP_TOP: &str = "/run/nix-ssd-setup";
+
+/// Inside the overlay subvolume: the upper layer, overlayfs's workdir, the overlay store's
+/// state (database, GC roots), and the space reserve file ([`crate::reserve`]).
+pub const UPPER: &str = "upper";
+pub const WORK: &str = "work";
+pub const STATE: &str = "state";
+pub const RESERVE: &str = "reserve";
+
+/// Owner root, and these modes, as `nix-ssd setup` makes them and `status` checks them:
+/// upper like /nix/store's parent, work overlayfs scratch (root only), state only root
+/// writes.
+pub const OVERLAY_DIRS: [(&str, u32); 3] = [(UPPER, 0o755), (WORK, 0o700), (STATE, 0o755)];
+/// The build dir: never world-writable (Nix 2.30 refuses that; the daemon makes per-build dirs
+/// inside).
+pub const BUILD_DIR_MODE: u32 = 0o755;
+/// The cache subvolume's top; each user's directory in it is theirs, mode [`CACHE_USER_MODE`].
+pub const CACHE_DIR_MODE: u32 = 0o755;
+pub const CACHE_USER_MODE: u32 = 0o700;
+/// The lower-store mount point [`LOWER_STORE`] and the env file's directory.
+pub const DIR_MODE: u32 = 0o755;
