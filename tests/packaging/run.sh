@@ -145,7 +145,8 @@ deb_install() {
             ls /tmp/g/n
             grep -x \"ExecStart=/usr/bin/nix-ssd activate .*\" /tmp/g/n/nix-ssd.service
             cd /tmp/g/n
-            err=\$(SYSTEMD_UNIT_PATH=/tmp/g/n: systemd-analyze verify --man=no nix-ssd.service mnt-nix*.mount nix-daemon.service 2>&1 >/dev/null)
+            err=\$(SYSTEMD_UNIT_PATH=/tmp/g/n: systemd-analyze verify --man=no nix-ssd.service mnt-nix*.mount nix-daemon.service 2>&1 >/dev/null) \\
+                || { echo \"verify failed: \$err\"; exit 1; }
             [ -z \"\$err\" ] || { echo \"verify: \$err\"; exit 1; }
             echo \"systemd-analyze verify: clean\"
             nix-ssd --version
