@@ -10,13 +10,14 @@ PKG_LOG=${PKG_LOG:-$PKG_CACHE/logs}
 BED_CACHE=${BED_CACHE:-/var/cache/nix-ssd-bed}
 mkdir -p "$PKG_CACHE" "$PKG_LOG"
 export DEBIAN_FRONTEND=noninteractive
-# Debian 13 packages of the tool tree. nix-bin needs libdbi-perl spelled out (see the boot bed);
-# systemd and nix-setup-systemd (Debian's nix-daemon units) because the .deb depends on systemd
-# and its test verifies the generated units next to nix-daemon.service (a copy of the boot
-# bed's tree has it, a debootstrap of our own does not: that hid the miss on warm machines).
+# Debian 13 packages of the tool tree. nix-bin needs libdbi-perl spelled out (see the boot bed).
+# The .deb test needs systemd (the package depends on it) and Debian's nix-daemon units
+# (nix-setup-systemd, whose libpam-systemd needs dbus named: debootstrap does not resolve the
+# virtual dbus-system-bus). A copy of the boot bed's tree has all of them, a debootstrap of our
+# own had none: that hid the miss on warm machines.
 # The Rust toolchain comes from trixie-backports (rustc 1.96 when written; trixie's own 1.85 is
 # older than the crates' and the code's rust-version): rustc, cargo and the arm64 std.
-TOOLS_BASE_PKGS=systemd,nix-bin,nix-setup-systemd,libdbi-perl
+TOOLS_BASE_PKGS=systemd,dbus,nix-bin,nix-setup-systemd,libdbi-perl
 TOOLS_PKGS="rustc cargo libstd-rust-dev:arm64 gcc-aarch64-linux-gnu libc6-dev-arm64-cross"
 TOOLS_RELEASE=trixie-backports
 

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Packaging tests (run as root on Debian 12; installs what it needs). Last line:
 #   packaging: N passed, M failed
-# - man pages: groff/man lint clean; every config key of src/config.rs documented; the example
+# - man pages: groff/man lint clean; every config key of src/generator/config.rs documented; the example
 #   config is read by the real nix-ssd without a warning
 # - make install DESTDIR=… lays out exactly the expected files; make uninstall removes them;
 #   a PREFIX the binaries were not built for is refused; the pkg-config fallback
@@ -53,8 +53,8 @@ man_lint() {
 man_keys() { # every key config.rs knows is documented in conf(5) and present in the example
     local keys k bad=0 page
     page=$(man -l packaging/man/nix-ssd-generator.conf.5 2>/dev/null)
-    keys=$(sed -n '/^const KNOWN: &str =/,/;/p' src/config.rs | grep -o '"[^"]*"' | tr -d '",')
-    [ -n "$keys" ] || { echo "cannot read KNOWN from src/config.rs"; return 1; }
+    keys=$(sed -n '/^const KNOWN: &str =/,/;/p' src/generator/config.rs | grep -o '"[^"]*"' | tr -d '",')
+    [ -n "$keys" ] || { echo "cannot read KNOWN from src/generator/config.rs"; return 1; }
     for k in $keys; do
         grep -q -- "$k=" <<<"$page" || { echo "conf(5) lacks $k"; bad=1; }
         grep -Eq "^#?$k = " packaging/nix-ssd-generator.conf.example || { echo "example lacks $k"; bad=1; }
