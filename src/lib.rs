@@ -7,8 +7,11 @@
 pub mod activate;
 pub mod generator;
 pub mod lvm;
+pub mod nix;
+pub mod overlay;
 pub mod paths;
 pub mod pin;
 pub mod reserve;
 pub mod setup;
 pub mod status;
+pub mod sys;

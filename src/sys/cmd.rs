@@ -1,0 +1,100 @@
+//! The one command runner. On failure the error shows the command (long argument lists cut
+//! short) and its trimmed stderr.
+use std::process::{Command, ExitStatus};
+
+/// Arguments shown in an error before the rest is counted instead.
+const SHOWN_ARGS: usize = 12;
+/// Characters of stderr kept in an error (the end, where the reason usually is).
+const STDERR_KEPT: usize = 2000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CmdError {
+    #[error("cannot run `{cmd}`: {source}")]
+    Spawn {
+        cmd: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{cmd}` failed ({status}){}", if .stderr.is_empty() { String::new() } else { format!(": {}", .stderr) })]
+    Failed { cmd: String, status: String, stderr: String },
+}
+
+/// The command as a person would type it, cut after [`SHOWN_ARGS`] arguments.
+pub fn shown(cmd: &Command) -> String {
+    let mut words = vec![cmd.get_program().to_string_lossy().into_owned()];
+    let args: Vec<_> = cmd.get_args().collect();
+    for a in args.iter().take(SHOWN_ARGS) {
+        let a = a.to_string_lossy();
+        words.push(if a.is_empty() || a.contains([' ', '\'', '"', '\\', '$', '&', '?']) {
+            format!("'{}'", a.replace('\'', r"'\''"))
+        } else {
+            a.into_owned()
+        });
+    }
+    if args.len() > SHOWN_ARGS {
+        words.push(format!("… ({} more arguments)", args.len() - SHOWN_ARGS));
+    }
+    words.join(" ")
+}
+
+/// Stderr trimmed: surrounding whitespace off, at most the last [`STDERR_KEPT`] characters.
+pub fn trim_stderr(bytes: &[u8]) -> String {
+    let s = String::from_utf8_lossy(bytes);
+    let s = s.trim();
+    let n = s.chars().count();
+    if n <= STDERR_KEPT { s.to_string() } else { format!("…{}", s.chars().skip(n - STDERR_KEPT).collect::<String>()) }
+}
+
+/// Runs `cmd`, capturing its output; its stdout on success.
+pub fn output(cmd: &mut Command) -> Result<String, CmdError> {
+    let out = cmd.output().map_err(|source| CmdError::Spawn { cmd: shown(cmd), source })?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(failed(cmd, out.status, &out.stderr))
+    }
+}
+
+/// Runs `cmd` with this process's stdin/stdout/stderr (its messages reach the operator as they
+/// come); Ok if it exits 0.
+pub fn status(cmd: &mut Command) -> Result<(), CmdError> {
+    let st = cmd.status().map_err(|source| CmdError::Spawn { cmd: shown(cmd), source })?;
+    if st.success() { Ok(()) } else { Err(failed(cmd, st, b"")) }
+}
+
+/// Runs `cmd` for what it prints, whatever its exit status (a probe such as `blkid`, which
+/// exits 2 when it finds nothing); an error only if it cannot be started.
+pub fn probe(cmd: &mut Command) -> Result<String, CmdError> {
+    let out = cmd.output().map_err(|source| CmdError::Spawn { cmd: shown(cmd), source })?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn failed(cmd: &Command, status: ExitStatus, stderr: &[u8]) -> CmdError {
+    CmdError::Failed { cmd: shown(cmd), status: status.to_string(), stderr: trim_stderr(stderr) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shows_the_command_and_trims() {
+        let mut c = Command::new("nix-store");
+        c.args(["--query", "a b"]).args((0..20).map(|i| format!("/nix/store/p{i}")));
+        let s = shown(&c);
+        assert!(s.starts_with("nix-store --query 'a b' /nix/store/p0 "), "{s}");
+        assert!(s.ends_with("… (10 more arguments)"), "{s}");
+        assert_eq!(trim_stderr(b"  error: x\n\n"), "error: x");
+        let long = "e".repeat(5000);
+        assert_eq!(trim_stderr(long.as_bytes()).chars().count(), STDERR_KEPT + 1);
+    }
+
+    #[test]
+    fn failure_says_what_ran_and_why() {
+        let e = output(Command::new("sh").args(["-c", "echo nope >&2; exit 3"])).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.starts_with("`sh -c 'echo nope >&2; exit 3'` failed (exit status: 3): nope"), "{msg}");
+        assert!(matches!(output(&mut Command::new("/nonexistent/x")), Err(CmdError::Spawn { .. })));
+        assert_eq!(output(Command::new("sh").args(["-c", "echo hi"])).unwrap(), "hi\n");
+    }
+}

@@ -1,0 +1,97 @@
+//! File-system calls std does not offer: descriptor walks that never follow a symlink,
+//! statvfs, syncfs, fallocate; and the atomic file write every runtime file goes through.
+use super::error::{Context, IoError};
+use std::ffi::CString;
+use std::fs;
+use std::io::{self, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::Path;
+
+/// `p` as a C string (a path with a NUL byte becomes the empty string, which every call refuses).
+pub fn cstr(p: &Path) -> CString {
+    CString::new(p.as_os_str().as_bytes()).unwrap_or_default()
+}
+
+/// Opens a directory (relative to `at` if given), refusing a symlink unless `follow`.
+pub fn open_dir_at(at: Option<&OwnedFd>, path: &Path, follow: bool) -> io::Result<OwnedFd> {
+    let c = cstr(path);
+    let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC | if follow { 0 } else { libc::O_NOFOLLOW };
+    let dirfd = at.map_or(libc::AT_FDCWD, |f| f.as_raw_fd());
+    // SAFETY: a valid NUL-terminated path and a valid directory descriptor (or AT_FDCWD).
+    let fd = unsafe { libc::openat(dirfd, c.as_ptr(), flags) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd was just opened and is owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The directory `name` inside `parent`: created (owned by uid:gid) when missing, opened
+/// without following a symlink (ELOOP/ENOTDIR if someone put one there).
+pub fn child_dir(parent: &OwnedFd, name: &str, mode: u32, uid: u32, gid: u32) -> io::Result<OwnedFd> {
+    let c = CString::new(name).unwrap_or_default();
+    // SAFETY: valid descriptor and NUL-terminated name.
+    let made = unsafe { libc::mkdirat(parent.as_raw_fd(), c.as_ptr(), mode) } == 0;
+    let fd = open_dir_at(Some(parent), Path::new(name), false)?;
+    if made {
+        // chown the directory we hold open, not whatever the name points to by now
+        // SAFETY: a valid open descriptor.
+        if unsafe { libc::fchown(fd.as_raw_fd(), uid, gid) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(fd)
+}
+
+/// Size and room of a file system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Space {
+    pub total: u64,
+    /// Bytes an unprivileged writer may still use (statvfs f_bavail).
+    pub avail: u64,
+}
+
+/// statvfs(3) of the file system holding `p`.
+pub fn space(p: &Path) -> io::Result<Space> {
+    let c = cstr(p);
+    // SAFETY: statvfs writes into the zeroed struct it is given.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let f = st.f_frsize as u64;
+    Ok(Space { total: st.f_blocks as u64 * f, avail: st.f_bavail as u64 * f })
+}
+
+/// Commits the file system holding `p` (syncfs(2)); errors are ignored.
+pub fn syncfs(p: &Path) {
+    if let Ok(d) = fs::File::open(p) {
+        // SAFETY: a plain syscall on a descriptor we own.
+        unsafe { libc::syncfs(d.as_raw_fd()) };
+    }
+}
+
+/// Preallocates `len` bytes of `f` (fallocate(2), mode 0).
+pub fn fallocate(f: &fs::File, len: u64) -> io::Result<()> {
+    let len = libc::off_t::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: a plain syscall on a descriptor we own.
+    if unsafe { libc::fallocate(f.as_raw_fd(), 0, 0, len) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Writes `body` to `path` atomically (a temporary file beside it, renamed over it), mode 0644,
+/// creating the parent directory (mode 0755) when missing.
+pub fn write_atomic(path: &Path, body: &str) -> Result<(), IoError> {
+    if let Some(dir) = path.parent() {
+        fs::DirBuilder::new().mode(0o755).recursive(true).create(dir).ctx(format!("mkdir {}", dir.display()))?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut f = fs::File::create(&tmp).ctx(format!("create {}", tmp.display()))?;
+    f.set_permissions(fs::Permissions::from_mode(0o644)).ctx(format!("chmod {}", tmp.display()))?;
+    f.write_all(body.as_bytes()).ctx(format!("write {}", tmp.display()))?;
+    fs::rename(&tmp, path).ctx(format!("rename {}", path.display()))
+}
