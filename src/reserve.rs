@@ -11,14 +11,14 @@
 //! So a preallocated file `reserve` beside the overlay's upper/, work/ and state/ holds space
 //! back. It is released when the SSD is full — at boot by `nix-ssd activate` (before
 //! nix-daemon starts), at run time by `nix-ssd reclaim` — and made again once there is room.
+use crate::paths::RESERVE;
+pub use crate::sys::fs::{Space, space};
+use crate::sys::fs::{fallocate, syncfs};
 use std::fs;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-/// File name of the reserve in the overlay subvolume (next to upper/, work/, state/).
-pub const NAME: &str = "reserve";
 const MIB: u64 = 1 << 20;
 /// Below this much free space the SSD counts as full: Nix re-creates its 8 MiB
 /// `gc-reserved-space` file on every store open and SQLite needs room for its WAL.
@@ -29,35 +29,14 @@ pub fn size_for(total: u64) -> u64 {
     (total / 100).clamp(64 * MIB, 1024 * MIB)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Space {
-    pub total: u64,
-    /// Bytes an unprivileged writer may still use (statvfs f_bavail).
-    pub avail: u64,
-}
-
-pub fn space(p: &Path) -> io::Result<Space> {
-    let c = crate::activate::cstr(p);
-    // SAFETY: statvfs writes into the zeroed struct it is given.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let f = st.f_frsize as u64;
-    Ok(Space { total: st.f_blocks as u64 * f, avail: st.f_bavail as u64 * f })
-}
-
-/// Commits the file system holding `p` (syncfs): btrfs shows freed space in statvfs only after
-/// its transaction commits.
+/// Commits the file system holding `p`: btrfs shows freed space in statvfs only after its
+/// transaction commits.
 pub fn settle(p: &Path) {
-    if let Ok(d) = fs::File::open(p) {
-        // SAFETY: a plain syscall on a descriptor we own.
-        unsafe { libc::syncfs(d.as_raw_fd()) };
-    }
+    syncfs(p)
 }
 
 pub fn path(overlay_dir: &Path) -> PathBuf {
-    overlay_dir.join(NAME)
+    overlay_dir.join(RESERVE)
 }
 
 /// Size of the reserve if it is there (a regular file; a symlink or anything else is not ours).
@@ -128,10 +107,7 @@ pub fn make(overlay_dir: &Path, size: u64) -> io::Result<()> {
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(&p)?;
-    let len = libc::off_t::try_from(size).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: a plain syscall on a descriptor we own.
-    if unsafe { libc::fallocate(f.as_raw_fd(), 0, 0, len) } != 0 {
-        let e = io::Error::last_os_error();
+    if let Err(e) = fallocate(&f, size) {
         drop(f);
         let _ = fs::remove_file(&p);
         return Err(e);
@@ -189,61 +165,6 @@ pub fn maintain(overlay_dir: &Path) -> io::Result<Outcome> {
         }
         Action::NoRoom(size) => Outcome::NoRoom { size, avail: sp.avail },
     })
-}
-
-/// The overlay subvolume's directory, from the upperdir of the overlay on /nix/store.
-pub fn overlay_dir_in_use() -> Option<PathBuf> {
-    let m = crate::activate::top_mount(Path::new(crate::paths::STORE)).filter(|m| m.fstype == "overlay")?;
-    let upper = m.super_option("upperdir")?;
-    Path::new(upper).parent().map(Path::to_path_buf)
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ReclaimError {
-    #[error("{what}: {source}")]
-    Io { what: String, source: io::Error },
-    #[error(
-        "`nix-store --gc` through nix-daemon failed ({0}); its messages are above. The space reserve stays released until there is room again"
-    )]
-    Gc(String),
-}
-
-/// `nix-ssd reclaim`: releases the reserve (so that Nix can open its database on a full SSD),
-/// collects garbage through nix-daemon (`nix-store --gc` plus `gc_args`), then makes the
-/// reserve again if there is room. Returns the lines to print.
-pub fn reclaim(gc_args: &[String]) -> Result<Vec<String>, ReclaimError> {
-    let Some(dir) = overlay_dir_in_use() else {
-        return Ok(vec!["the SSD overlay is not up on /nix/store: nothing on the SSD to reclaim".into()]);
-    };
-    let io_err = |what: String| move |source| ReclaimError::Io { what, source };
-    let before = space(&dir).map_err(io_err(format!("statvfs {}", dir.display())))?;
-    let mut lines = Vec::new();
-    if let Some(size) = release(&dir).map_err(io_err(format!("remove {}", path(&dir).display())))? {
-        lines.push(format!("released the {} MiB space reserve", mib(size)));
-        settle(&dir);
-    }
-    // Through the daemon: it has the overlay store; root's default store would be the eMMC one.
-    let st = std::process::Command::new(crate::pin::nix_tool("nix-store"))
-        .arg("--gc")
-        .args(gc_args)
-        .env("NIX_REMOTE", "daemon")
-        .status()
-        .map_err(io_err("run nix-store --gc".into()))?;
-    settle(&dir);
-    let outcome = maintain(&dir);
-    let after = space(&dir).map(|s| s.avail).unwrap_or(0);
-    match outcome {
-        Ok(o) => lines.push(o.to_string()),
-        Err(e) => lines.push(format!("space reserve: {e}")),
-    }
-    lines.push(format!("free on the SSD: {} MiB before, {} MiB after", mib(before.avail), mib(after)));
-    if !st.success() {
-        for l in &lines {
-            eprintln!("nix-ssd reclaim: {l}");
-        }
-        return Err(ReclaimError::Gc(st.to_string()));
-    }
-    Ok(lines)
 }
 
 #[cfg(test)]

@@ -1,11 +1,13 @@
-//! `nix-ssd`: the operator command. Shares the generator's config and plan code.
+//! `nix-ssd`: the operator command. The command line only: each subcommand is a module of
+//! `nix_ssd_generator::ops`, which returns what to print.
 use clap::{Parser, Subcommand};
-use nix_ssd_generator::activate::{self, Request};
 use nix_ssd_generator::generator::config::{Config, DeviceSpec, Mode, Tag};
-use nix_ssd_generator::generator::plan::{self, Inputs};
-use nix_ssd_generator::generator::render::{self, Content};
 use nix_ssd_generator::generator::sources::{self, Root};
-use nix_ssd_generator::{pin, reserve, setup, status};
+use nix_ssd_generator::ops::activate::{self, Request};
+use nix_ssd_generator::ops::reclaim::ReclaimError;
+use nix_ssd_generator::ops::{lvm, pin, preview, reclaim, setup, status, sync_roots};
+use nix_ssd_generator::overlay;
+use nix_ssd_generator::paths::REMOUNT_HOOK_NAME;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -47,7 +49,7 @@ enum Cmd {
         /// Overwrite an existing file system
         #[arg(long, conflicts_with = "adopt")]
         force: bool,
-        /// Convert a btrfs laid out by the seed's plan (@upper/@work/@build/@cache), keeping @upper's files
+        /// Convert a btrfs with separate @upper/@work subvolumes (@upper/@work/@build/@cache), keeping @upper's files
         #[arg(long)]
         adopt: bool,
         /// Print every step, change nothing
@@ -71,8 +73,8 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         gc_args: Vec<String>,
     },
-    /// Plan the seed's Stage 2 on LVM (uncache, new writeback cache pool on the SSD PV, re-attach, new LV for Nix, nix-ssd setup), checked against the live pvs/lvs; prints it, runs it only with --execute
-    LvmPlan(nix_ssd_generator::lvm::Args),
+    /// Move an LVM cache to writeback and make room for Nix on its SSD (uncache, new writeback cache pool on the SSD PV, re-attach, new LV for Nix, nix-ssd setup), checked against the live pvs/lvs; prints the commands, runs them only with --execute
+    LvmPlan(LvmArgs),
     /// Stack the overlay / wire the build dir (run by nix-ssd.service before nix-daemon)
     #[command(hide = true)]
     Activate {
@@ -91,6 +93,38 @@ enum Cmd {
     },
 }
 
+/// The `nix-ssd lvm-plan` command line.
+#[derive(Debug, Clone, clap::Args)]
+struct LvmArgs {
+    /// Volume group holding the cached LV, its HDD PV and the SSD PV
+    #[arg(long, value_name = "NAME")]
+    vg: String,
+    /// The SSD physical volume: the new cache pool and the Nix LV are allocated on it only
+    #[arg(long, value_name = "DEVICE")]
+    pv: String,
+    /// Data size of the new cache pool (binary units: 512M, 200G, 1T; plain number = bytes)
+    #[arg(long, value_name = "SIZE", value_parser = lvm::parse_size)]
+    cache_size: u64,
+    /// Metadata size of the new cache pool (lvmcache(7): about 1/1000 of the cache size, at least 8M)
+    #[arg(long, value_name = "SIZE", value_parser = lvm::parse_size)]
+    meta_size: u64,
+    /// Size of the new LV that gets the Nix btrfs (`nix-ssd setup`)
+    #[arg(long, value_name = "SIZE", value_parser = lvm::parse_size)]
+    nix_size: u64,
+    /// The LV to keep cached [default: the only cached LV of the VG; needed when it is no longer cached]
+    #[arg(long, value_name = "NAME")]
+    lv: Option<String>,
+    /// Name of the new cache pool [default: the current pool's name, else "cpool"]
+    #[arg(long, value_name = "NAME")]
+    pool: Option<String>,
+    /// Name of the new LV for Nix
+    #[arg(long, value_name = "NAME", default_value = "nix")]
+    nix_name: String,
+    /// Run the steps (without it the plan is only printed); stops at the first failure and says what to do next
+    #[arg(long)]
+    execute: bool,
+}
+
 fn parse_mode(s: &str) -> Result<Mode, String> {
     match s {
         "overlay" => Ok(Mode::Overlay),
@@ -99,45 +133,10 @@ fn parse_mode(s: &str) -> Result<Mode, String> {
     }
 }
 
-fn preview(cmdline: Option<String>, root: PathBuf, blkid_export: Option<PathBuf>) -> ExitCode {
-    let root = Root(root);
-    let mut notes = Vec::new();
-    let mut devices = sources::devices(&root, &mut notes);
-    if let Some(f) = blkid_export {
-        match std::fs::read_to_string(&f) {
-            Ok(t) => {
-                let (d, errs) = nix_ssd_generator::generator::blkid::parse_export(&t);
-                devices.extend(d);
-                notes.extend(errs.into_iter().map(|e| format!("{}: {e}; skipped", f.display())));
-            }
-            Err(e) => notes.push(format!("cannot read {}: {e}", f.display())),
-        }
-    }
-    let inputs = Inputs {
-        cmdline: cmdline.map(Ok).unwrap_or_else(sources::cmdline),
-        config_files: sources::config_files(&root),
-        devices,
-        device_notes: notes,
-    };
-    let outcome = plan::plan(&inputs);
-    for w in &outcome.warnings {
-        println!("# warning: {w}");
-    }
-    println!("# {}", outcome.summary());
-    let Ok(p) = &outcome.result else { return ExitCode::SUCCESS };
-    for f in render::render(p) {
-        match f.content {
-            Content::Text(t) => println!("\n==> {} <==\n{t}", f.path),
-            Content::Symlink(t) => println!("\n==> {} -> {t}", f.path),
-        }
-    }
-    ExitCode::SUCCESS
-}
-
-fn setup(device: String, force: bool, adopt: bool, dry_run: bool, label: Option<String>) -> ExitCode {
-    let root = Root("/".into());
+/// The layout `setup` makes: the label and subvolume names from the config files.
+fn setup_layout(label: Option<String>) -> setup::Layout {
     let mut config = Config::default();
-    for f in sources::config_files(&root) {
+    for f in sources::config_files(&Root("/".into())) {
         if let Ok(t) = &f.text {
             config.apply_file(&f.path, t);
         }
@@ -146,22 +145,16 @@ fn setup(device: String, force: bool, adopt: bool, dry_run: bool, label: Option<
         DeviceSpec::Tag(Tag::Label, l) => l.clone(),
         _ => "NIX_SSD".into(),
     });
-    let layout = setup::Layout {
+    setup::Layout {
         label,
         overlay: config.overlay_subvolume,
         build: config.build_subvolume,
         cache: config.cache_subvolume,
-    };
-    match setup::setup(&device, &layout, force, adopt, dry_run) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("nix-ssd setup: {e}");
-            ExitCode::FAILURE
-        }
     }
 }
 
-fn report(what: &str, r: Result<Vec<String>, impl std::fmt::Display>) -> ExitCode {
+/// Prints the lines on stdout, or the error (prefixed with the subcommand) on stderr.
+fn report<E: std::fmt::Display>(what: &str, r: Result<Vec<String>, E>) -> ExitCode {
     match r {
         Ok(lines) => {
             for l in lines {
@@ -176,20 +169,44 @@ fn report(what: &str, r: Result<Vec<String>, impl std::fmt::Display>) -> ExitCod
     }
 }
 
+/// A progress sink that prints each step on stderr, prefixed with the subcommand.
+fn progress(what: &'static str) -> impl FnMut(&str) {
+    move |l: &str| eprintln!("nix-ssd {what}: {l}")
+}
+
 fn main() -> ExitCode {
     // Nix calls the remount hook as a plain executable with the store directory: a link named
     // nix-ssd-remount-hook to this program.
     let mut args = std::env::args_os();
     let argv0 = args.next().unwrap_or_default();
-    if std::path::Path::new(&argv0).file_name().is_some_and(|n| n == "nix-ssd-remount-hook") {
+    if std::path::Path::new(&argv0).file_name().is_some_and(|n| n == REMOUNT_HOOK_NAME) {
         let store = args.next().map(PathBuf::from).unwrap_or_else(|| "/nix/store".into());
-        return report("remount-hook", activate::remount(&store).map(|()| Vec::new()));
+        return report("remount-hook", overlay::remount(&store).map(|()| Vec::new()));
     }
     match Cli::parse().cmd {
         Cmd::Pin { paths } => report("pin", pin::pin(&paths)),
-        Cmd::SyncRoots => report("sync-roots", pin::sync_roots().map(|l| vec![l])),
-        Cmd::Reclaim { gc_args } => report("reclaim", reserve::reclaim(&gc_args)),
-        Cmd::LvmPlan(args) => nix_ssd_generator::lvm::cli(&args),
+        Cmd::SyncRoots => report("sync-roots", sync_roots::sync_roots().map(|l| vec![l])),
+        Cmd::Reclaim { gc_args } => {
+            let r = reclaim::reclaim(&gc_args);
+            if let Err(ReclaimError::Gc { lines, .. }) = &r {
+                lines.iter().for_each(|l| eprintln!("nix-ssd reclaim: {l}"));
+            }
+            report("reclaim", r)
+        }
+        Cmd::LvmPlan(a) => {
+            let req = lvm::Request {
+                vg: a.vg,
+                pv: a.pv,
+                lv: a.lv,
+                pool: a.pool,
+                nix_name: a.nix_name,
+                cache_size: a.cache_size,
+                meta_size: a.meta_size,
+                nix_size: a.nix_size,
+            };
+            let r = lvm::lvm_plan(&req, a.execute, &mut |l: &str| println!("{l}"), &mut progress("lvm-plan"));
+            report("lvm-plan", r.map(|()| Vec::new()))
+        }
         Cmd::Status { json } => {
             let s = status::status();
             if json {
@@ -199,22 +216,16 @@ fn main() -> ExitCode {
             }
             ExitCode::from(s.exit_code())
         }
-        Cmd::Setup { device, force, adopt, dry_run, label } => setup(device, force, adopt, dry_run, label),
-        Cmd::Preview { cmdline, root, blkid_export } => preview(cmdline, root, blkid_export),
+        Cmd::Setup { device, force, adopt, dry_run, label } => {
+            let r = setup::setup(&device, &setup_layout(label), force, adopt, dry_run, &mut progress("setup"));
+            report("setup", r.map(|()| Vec::new()))
+        }
+        Cmd::Preview { cmdline, root, blkid_export } => {
+            report::<std::convert::Infallible>("preview", Ok(preview::preview(cmdline, &root, blkid_export.as_deref())))
+        }
         Cmd::Activate { mode, overlay_dir, build_dir, cache_dir, cache_users, env_file } => {
             let req = Request { mode, overlay_dir, build_dir, cache_dir, cache_users, env_file };
-            match activate::activate(&req) {
-                Ok(r) => {
-                    for l in &r.lines {
-                        println!("{l}");
-                    }
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("nix-ssd activate: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            report("activate", activate::activate(&req).map(|r| r.lines))
         }
     }
 }

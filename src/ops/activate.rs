@@ -1,0 +1,220 @@
+//! `nix-ssd activate`: run by the generated nix-ssd.service before nix-daemon starts. In
+//! overlay mode it binds the lower store read-only and private at /nix/.lower-store, stacks
+//! the SSD's upper layer on /nix/store, and tells nix-daemon to use Nix's `local-overlay://`
+//! store; in both modes it points the daemon's build-dir at the SSD. What it decides is
+//! written to the daemon's environment file; without that file the daemon uses the lower store.
+use crate::generator::config::Mode;
+use crate::nix::{self, EnvFile};
+use crate::overlay::{self, OverlayError};
+use crate::paths::{self, BUILD_DIR_MODE, CACHE_USER_MODE, LOWER_DB, LOWER_DB_DIR, STATE, STORE, UPPER};
+use crate::reserve;
+use crate::sys::fs::{child_dir, open_dir_at};
+use crate::sys::mount::{self, is_mountpoint};
+use crate::sys::{Context, IoError, users};
+use std::fs;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub mode: Mode,
+    pub overlay_dir: Option<PathBuf>,
+    pub build_dir: Option<PathBuf>,
+    pub cache_dir: Option<PathBuf>,
+    pub cache_users: Vec<String>,
+    pub env_file: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActivateError {
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
+
+/// What activation did, for the log and the service status.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub lines: Vec<String>,
+    pub env: EnvFile,
+}
+
+/// Runs activation. Never mounts under a daemon that already runs: the service is ordered
+/// before nix-daemon.service.
+pub fn activate(req: &Request) -> Result<Report, ActivateError> {
+    let mut r = Report::default();
+    // The store is decided once, before the daemon starts: never change it under a running
+    // daemon (an SSD that appeared late is used from the next boot; `nix-ssd status` says so).
+    if let Some(pid) = nix::daemon_pid() {
+        r.lines.push(format!(
+            "nix-daemon already runs (pid {pid}): leaving its store alone; the SSD is used from the next boot"
+        ));
+        return Ok(r);
+    }
+    let overlay_up = req.mode == Mode::Overlay && overlay_mode(mounted(&req.overlay_dir), &mut r)?;
+    match mounted(&req.build_dir) {
+        Some(b) => build_dir(b, &mut r),
+        None => r.lines.push("the build subvolume is not mounted; builds stay on eMMC".into()),
+    }
+    if let Some(c) = mounted(&req.cache_dir) {
+        for u in &req.cache_users {
+            bind_cache(c, u, &mut r)?;
+        }
+    }
+    r.env.write(&req.env_file)?;
+    client_files(&req.env_file, overlay_up)?;
+    Ok(r)
+}
+
+fn mounted(p: &Option<PathBuf>) -> Option<&PathBuf> {
+    p.as_ref().filter(|p| is_mountpoint(p))
+}
+
+/// Overlay mode: stack the overlay and name its store to the daemon. Ok(true) if it is up.
+fn overlay_mode(dir: Option<&PathBuf>, r: &mut Report) -> Result<bool, ActivateError> {
+    let Some(dir) = dir else {
+        r.lines.push("the overlay subvolume is not mounted; the store stays on eMMC".into());
+        return Ok(false);
+    };
+    let url = match stack_overlay(dir, r) {
+        Ok(url) => url,
+        // A disk without our layout: mount nothing on /nix/store, say why, go on.
+        Err(OverlayError::Layout(what, why)) => {
+            r.lines.push(format!("not stacking the overlay: overlay mode needs {what}: {why}"));
+            return Ok(false);
+        }
+        Err(OverlayError::Io(e)) => return Err(e.into()),
+    };
+    // Before the daemon opens its database on the SSD: a full SSD would stop it.
+    match reserve::maintain(dir) {
+        Ok(o) => r.lines.push(o.to_string()),
+        Err(e) => r.lines.push(format!("space reserve: {e}")),
+    }
+    r.env.nix_config.push("extra-experimental-features = local-overlay-store read-only-local-store".into());
+    r.env.nix_config.push(format!("store = {url}"));
+    // The SSD can vanish while running (pulled, power, USB reset). Nix fsyncs its database but
+    // not a path's files: measured after a device_del, a path added just before was valid in
+    // the database and missing from the store. Make Nix sync the files before it registers a
+    // path.
+    r.env.nix_config.push(nix::durability_setting(nix::version()).into());
+    Ok(true)
+}
+
+/// Stacks the overlay on /nix/store (unless it is already there). Returns the daemon's store URL.
+fn stack_overlay(dir: &Path, r: &mut Report) -> Result<String, OverlayError> {
+    overlay::check_layout(dir)?;
+    if !Path::new(LOWER_DB).exists() {
+        return Err(OverlayError::Layout(
+            LOWER_DB.into(),
+            "the eMMC store has no database yet; run any nix-store command once (e.g. `nix-store --init`) so the read-only lower store can be opened",
+        ));
+    }
+    let (upper, state) = (dir.join(UPPER), dir.join(STATE));
+    let hook = overlay::remount_hook_path();
+    if hook.is_none() {
+        r.lines.push("no nix-ssd-remount-hook next to nix-ssd: Nix cannot refresh the overlay after deleting upper-layer duplicates".into());
+    }
+    let url = overlay::store_url(&upper, &state, hook.as_deref());
+    if overlay::stacked().is_some_and(|s| s.upper == upper) {
+        r.lines.push("the overlay is already on /nix/store".into());
+        return Ok(url);
+    }
+    let opts = overlay::stack(dir)?;
+    r.lines.push(format!("stacked overlay on {STORE}: {opts}"));
+    match overlay::guard_lower_db() {
+        Ok(()) => r.lines.push(format!("{LOWER_DB_DIR} is read-only while the overlay is up")),
+        Err(e) => r
+            .lines
+            .push(format!("could not make {LOWER_DB_DIR} read-only ({}): root must use NIX_REMOTE=daemon", e.source)),
+    }
+    Ok(url)
+}
+
+/// Points the daemon's builds at the build subvolume.
+fn build_dir(b: &Path, r: &mut Report) {
+    // Nix 2.30 refuses a world-writable build dir; the daemon makes per-build dirs inside.
+    if let Ok(m) = fs::metadata(b)
+        && m.permissions().mode() & 0o002 != 0
+    {
+        let _ = fs::set_permissions(b, fs::Permissions::from_mode(BUILD_DIR_MODE));
+        r.lines.push(format!("{} was world-writable (Nix 2.30 refuses that): now 0755", b.display()));
+    }
+    match nix::version() {
+        // `build-dir` exists since Nix 2.22; older daemons take their builds' TMPDIR.
+        Some(v) if v < (2, 22) => {
+            r.lines.push(format!("Nix {}.{} has no build-dir: using TMPDIR", v.0, v.1));
+            r.env.extra.push(format!("TMPDIR={}", b.display()));
+        }
+        _ => r.env.nix_config.push(format!("build-dir = {}", b.display())),
+    }
+}
+
+/// While the overlay is up, clients must not open the merged /nix/store with the lower
+/// database (root's default `auto` store would: its GC deletes SSD paths). Root shells
+/// (profile snippet) and nix-gc/nix-optimise (generated drop-ins) read `client.env`; the
+/// nix.conf fragment (`!include`d by the NixOS module) serves processes that read no profile,
+/// e.g. `sudo nix …`; the daemon's own NIX_CONFIG names its store and wins.
+fn client_files(env_file: &Path, overlay_up: bool) -> Result<(), IoError> {
+    let client = paths::client_env(env_file);
+    let conf = paths::client_conf(env_file);
+    const HEAD: &str = "# Written by `nix-ssd activate`: Nix clients go through the daemon while the overlay is up.\n";
+    if overlay_up {
+        crate::sys::fs::write_atomic(&client, &format!("{HEAD}NIX_REMOTE=daemon\n"))?;
+        crate::sys::fs::write_atomic(&conf, &format!("{HEAD}store = daemon\n"))?;
+    } else {
+        let _ = fs::remove_file(&client);
+        let _ = fs::remove_file(&conf);
+    }
+    Ok(())
+}
+
+/// Binds `<cache>/<user>` onto `~user/.cache/nix`, refusing any symlink on the way.
+fn bind_cache(cache: &Path, user: &str, r: &mut Report) -> Result<(), IoError> {
+    let Some(u) = users::lookup(user) else {
+        r.lines.push(format!("cache for {user}: no such user; skipped"));
+        return Ok(());
+    };
+    let src = cache.join(user);
+    // The SSD side lives in a root-owned directory the user cannot change.
+    match fs::symlink_metadata(&src) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            r.lines.push(format!("cache for {user}: {} is not a directory; skipped", src.display()));
+            return Ok(());
+        }
+        Err(_) => {
+            fs::DirBuilder::new().mode(CACHE_USER_MODE).create(&src).ctx(format!("mkdir {}", src.display()))?;
+            std::os::unix::fs::lchown(&src, Some(u.uid), Some(u.gid)).ctx(format!("chown {}", src.display()))?;
+        }
+    }
+    // The home side belongs to the user, who may race us: walk it with descriptors, never
+    // following a symlink below the home directory, so nothing is created, chowned or
+    // mounted anywhere but inside it.
+    let target = u.home.join(".cache/nix");
+    let mut dir = match open_dir_at(None, &u.home, true) {
+        Ok(fd) => fd,
+        Err(e) => {
+            r.lines.push(format!("cache for {user}: cannot open {} ({e}); skipped", u.home.display()));
+            return Ok(());
+        }
+    };
+    let mut at = u.home.clone();
+    for (name, mode) in [(".cache", 0o700), ("nix", 0o755)] {
+        at.push(name);
+        dir = match child_dir(&dir, name, mode, u.uid, u.gid) {
+            Ok(fd) => fd,
+            Err(e) => {
+                r.lines.push(format!("cache for {user}: {} is not a plain directory; skipped ({e})", at.display()));
+                return Ok(());
+            }
+        };
+    }
+    if is_mountpoint(&target) {
+        r.lines.push(format!("cache for {user}: {} already mounted", target.display()));
+        return Ok(());
+    }
+    let via = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
+    mount::bind(&src, &via).ctx(format!("bind {} on {}", src.display(), target.display()))?;
+    r.lines.push(format!("cache for {user}: {} on {}", src.display(), target.display()));
+    Ok(())
+}

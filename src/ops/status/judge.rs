@@ -1,0 +1,261 @@
+//! The health ladder: [`Facts`] → health and warnings, pure (one test per branch below).
+use super::Health;
+use super::probe::{BootDefault, Facts};
+use crate::generator::config::Mode;
+use crate::reserve::{self, mib};
+
+/// Health and warnings for what was found. The first matching rung decides; a full SSD makes
+/// it broken, an unpinned boot default degraded.
+pub fn judge(f: &Facts) -> (Health, Vec<String>) {
+    let mut warnings = Vec::new();
+    let (mut health, w) = ladder(f);
+    warnings.extend(w);
+    warnings.extend(f.drift.iter().cloned());
+    if let Some(s) = &f.ssd_space {
+        if s.space.avail < reserve::FULL_BELOW {
+            // Nix cannot open its database on a full SSD
+            health = Health::Broken;
+            warnings.push(format!(
+                "the SSD is full ({} MiB free): Nix cannot open its database there; run `nix-ssd reclaim`",
+                mib(s.space.avail)
+            ));
+        }
+        if !s.reserve_present {
+            warnings.push(format!(
+                "{} is missing (it holds {} MiB back for a full SSD); `nix-ssd reclaim` or the next boot makes it when there is room",
+                s.reserve_path,
+                mib(reserve::size_for(s.space.total))
+            ));
+        }
+    }
+    let boot = match &f.boot_default {
+        BootDefault::NotChecked | BootDefault::OnLower => None,
+        BootDefault::Unknown { target, why } => {
+            Some(format!("cannot list the closure of the boot default {target}: {why}"))
+        }
+        BootDefault::Missing { target, missing } => Some(format!(
+            "the boot default {} -> {target} has {missing} path(s) only on the SSD: it would not boot without it; run `nix-ssd pin {}`",
+            crate::paths::BOOT_PROFILE,
+            crate::paths::BOOT_PROFILE
+        )),
+    };
+    if let Some(w) = boot {
+        warnings.push(w);
+        // Working now, but the next boot without the SSD would not be.
+        if health == Health::Healthy {
+            health = Health::Degraded;
+        }
+    }
+    (health, warnings)
+}
+
+/// The rungs, in order: what the SSD, its mounts, the overlay and the daemon say together.
+fn ladder(f: &Facts) -> (Health, Vec<String>) {
+    let broken = |w: String| (Health::Broken, vec![w]);
+    if !f.enabled {
+        return (Health::Healthy, vec![]);
+    }
+    let Some(p) = &f.plan else {
+        return broken(format!("the generator wrote nothing: {}", f.summary));
+    };
+    let (present, primary) = (f.device.present, f.primary_mounted());
+    let removed = "the SSD was removed while running; Nix calls on the SSD fail with I/O errors until a reboot \
+                   (which uses the eMMC store until the SSD is back)";
+    if !present && (f.store.overlay || f.daemon.uses_overlay()) {
+        // systemd stops the SSD's mounts when its device goes; the overlay stays
+        return broken(format!("{} is gone while the overlay store on /nix/store still uses it: {removed}", p.device));
+    }
+    if !present && !primary {
+        return (Health::Degraded, vec![format!("{} is absent: Nix works on the eMMC store (degraded)", p.device)]);
+    }
+    if !present {
+        return broken(format!("{} is gone but {} is still mounted: {removed}", p.device, p.primary().target));
+    }
+    if !primary {
+        return broken(format!(
+            "{} is present but {} is not mounted (see `journalctl -u {}`)",
+            p.device,
+            p.primary().target,
+            p.primary().unit
+        ));
+    }
+    let overlay_from_primary =
+        f.store.overlay && f.store.upperdir.as_deref().is_some_and(|u| u.starts_with(&p.primary().target));
+    if p.mode == Mode::Overlay && !overlay_from_primary {
+        return broken(
+            "the SSD is mounted but the overlay is not on /nix/store: it appeared after nix-daemon started, or \
+             stacking was refused (see `journalctl -u nix-ssd.service`); it is used from the next boot"
+                .into(),
+        );
+    }
+    if p.mode == Mode::Overlay && f.daemon.running && !f.daemon.uses_overlay() {
+        return broken(
+            "the overlay is mounted but nix-daemon does not use the local-overlay store (restart nix-daemon after nix-ssd.service)"
+                .into(),
+        );
+    }
+    (Health::Healthy, vec![])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generator::plan::{Inputs, plan};
+    use crate::ops::status::probe::SsdSpace;
+    use crate::ops::status::{DaemonStatus, DeviceStatus, MountStatus, Source, StoreStatus};
+    use crate::reserve::Space;
+
+    const G: u64 = 1 << 30;
+
+    /// A machine in overlay mode with everything as it should be: the SSD present, both
+    /// subvolumes mounted, our overlay on /nix/store, the daemon on the overlay store.
+    fn healthy() -> Facts {
+        let outcome =
+            plan(&Inputs { cmdline: Ok(String::new()), config_files: vec![], devices: vec![], device_notes: vec![] });
+        let p = outcome.result.clone().expect("the default plans overlay mode");
+        let mounts = p
+            .mounts
+            .iter()
+            .map(|m| MountStatus {
+                role: "x",
+                subvolume: m.subvolume.clone(),
+                target: m.target.clone(),
+                mounted: true,
+                options: None,
+            })
+            .collect();
+        let upper = format!("{}/upper", p.primary().target);
+        Facts {
+            enabled: true,
+            mode: "overlay".into(),
+            decided_by: "default".into(),
+            summary: outcome.summary(),
+            config_warnings: vec![],
+            device: DeviceStatus {
+                spec: "LABEL=NIX_SSD".into(),
+                node: "/dev/disk/by-label/NIX_SSD".into(),
+                present: true,
+                fs_type: Some("btrfs".into()),
+                label: Some("NIX_SSD".into()),
+            },
+            mounts,
+            store: StoreStatus {
+                fstype: Some("overlay".into()),
+                overlay: true,
+                lowerdir: Some("/nix/.lower-store".into()),
+                upperdir: Some(upper),
+                workdir: None,
+            },
+            daemon: DaemonStatus {
+                running: true,
+                pid: Some(42),
+                store: Some("local-overlay://?x".into()),
+                build_dir: None,
+                source: Source::Process,
+            },
+            caches: vec![],
+            drift: vec![],
+            ssd_space: Some(SsdSpace {
+                space: Space { total: 100 * G, avail: 50 * G },
+                reserve_present: true,
+                reserve_path: "/mnt/nix-ssd/overlay/reserve".into(),
+            }),
+            boot_default: BootDefault::OnLower,
+            plan: Some(p),
+        }
+    }
+
+    fn unmounted(mut f: Facts) -> Facts {
+        f.mounts.iter_mut().for_each(|m| m.mounted = false);
+        f
+    }
+
+    fn check(f: &Facts, want: Health, says: &str) {
+        let (h, w) = judge(f);
+        assert_eq!(h, want, "{w:?}");
+        assert!(says.is_empty() && w.is_empty() || w.iter().any(|w| w.contains(says)), "no {says:?} in {w:?}");
+    }
+
+    #[test]
+    fn all_well_is_healthy() {
+        check(&healthy(), Health::Healthy, "");
+    }
+
+    #[test]
+    fn off_is_healthy() {
+        check(&Facts { enabled: false, plan: None, ..healthy() }, Health::Healthy, "");
+    }
+
+    #[test]
+    fn no_plan_is_broken() {
+        check(&Facts { plan: None, ..healthy() }, Health::Broken, "the generator wrote nothing");
+    }
+
+    #[test]
+    fn removed_under_the_overlay_is_broken() {
+        let mut f = healthy();
+        f.device.present = false;
+        check(&f, Health::Broken, "still uses it: the SSD was removed while running");
+    }
+
+    #[test]
+    fn absent_is_degraded() {
+        let mut f = unmounted(healthy());
+        f.device.present = false;
+        f.store = StoreStatus { fstype: Some("ext4".into()), ..Default::default() };
+        f.daemon.store = None;
+        check(&f, Health::Degraded, "is absent: Nix works on the eMMC store");
+    }
+
+    #[test]
+    fn gone_but_mounted_is_broken() {
+        let mut f = healthy();
+        f.device.present = false;
+        f.store = StoreStatus::default();
+        f.daemon.store = None;
+        check(&f, Health::Broken, "is still mounted: the SSD was removed while running");
+    }
+
+    #[test]
+    fn present_but_unmounted_is_broken() {
+        check(&unmounted(healthy()), Health::Broken, "is not mounted (see `journalctl -u");
+    }
+
+    #[test]
+    fn mounted_without_overlay_is_broken() {
+        let mut f = healthy();
+        f.store = StoreStatus { fstype: Some("overlay".into()), ..Default::default() };
+        check(&f, Health::Broken, "the overlay is not on /nix/store");
+    }
+
+    #[test]
+    fn daemon_not_on_the_overlay_is_broken() {
+        let mut f = healthy();
+        f.daemon.store = None;
+        check(&f, Health::Broken, "does not use the local-overlay store");
+    }
+
+    #[test]
+    fn full_ssd_is_broken() {
+        let mut f = healthy();
+        f.ssd_space.as_mut().unwrap().space.avail = 1 << 20;
+        check(&f, Health::Broken, "the SSD is full (1 MiB free)");
+    }
+
+    #[test]
+    fn missing_reserve_warns() {
+        let mut f = healthy();
+        f.ssd_space.as_mut().unwrap().reserve_present = false;
+        check(&f, Health::Healthy, "reserve is missing (it holds 1024 MiB back");
+    }
+
+    #[test]
+    fn unpinned_boot_default_degrades() {
+        let mut f = healthy();
+        f.boot_default = BootDefault::Missing { target: "/nix/store/x-system".into(), missing: 3 };
+        check(&f, Health::Degraded, "has 3 path(s) only on the SSD");
+        // never lifts a broken machine
+        f.daemon.store = None;
+        assert_eq!(judge(&f).0, Health::Broken);
+    }
+}

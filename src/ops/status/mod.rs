@@ -1,0 +1,219 @@
+//! `nix-ssd status`: what was decided and why, what is really mounted, and what the running
+//! nix-daemon really uses. Probe ([`probe::probe`]: mounts, device, daemon, SSD space, boot
+//! default) → [`Facts`] → a pure judgement ([`judge::judge`]: health and warnings) → the
+//! report. Exit 0 healthy, 1 degraded (working without the SSD), 2 broken or unknown.
+pub mod judge;
+pub mod probe;
+
+use serde::Serialize;
+
+pub use judge::judge;
+pub use probe::{Facts, probe};
+
+/// Version of the JSON document; bumped on any incompatible change (documented in nix-ssd(8)).
+pub const SCHEMA: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    Healthy,
+    /// Working, but without the SSD (or the next boot without it would not be).
+    Degraded,
+    Broken,
+}
+
+impl Health {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Health::Healthy => 0,
+            Health::Degraded => 1,
+            Health::Broken => 2,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Health::Healthy => "healthy",
+            Health::Degraded => "degraded",
+            Health::Broken => "broken",
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub schema: u32,
+    pub health: Health,
+    /// "overlay", "build" or "off".
+    pub mode: String,
+    /// The input that decided the mode.
+    pub decided_by: String,
+    pub summary: String,
+    pub config_warnings: Vec<String>,
+    pub device: DeviceStatus,
+    pub mounts: Vec<MountStatus>,
+    pub store: StoreStatus,
+    pub daemon: DaemonStatus,
+    pub caches: Vec<CacheStatus>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceStatus {
+    pub spec: String,
+    pub node: String,
+    pub present: bool,
+    pub fs_type: Option<String>,
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MountStatus {
+    /// "overlay", "build" or "cache".
+    pub role: &'static str,
+    pub subvolume: String,
+    pub target: String,
+    pub mounted: bool,
+    pub options: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StoreStatus {
+    /// The file system on /nix/store as processes see it ("overlay", "ext4", …).
+    pub fstype: Option<String>,
+    /// Our overlay (see [`crate::overlay::ours`]).
+    pub overlay: bool,
+    pub lowerdir: Option<String>,
+    pub upperdir: Option<String>,
+    pub workdir: Option<String>,
+}
+
+/// Where the daemon's settings were read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Source {
+    #[serde(rename = "process")]
+    Process,
+    #[serde(rename = "env-file")]
+    EnvFile,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DaemonStatus {
+    pub running: bool,
+    pub pid: Option<u32>,
+    /// From the daemon's NIX_CONFIG (or the env file if it has not started): the store URL,
+    /// or null for Nix's default (the lower store).
+    pub store: Option<String>,
+    pub build_dir: Option<String>,
+    pub source: Source,
+}
+
+impl DaemonStatus {
+    pub fn uses_overlay(&self) -> bool {
+        self.store.as_deref().is_some_and(|s| s.starts_with("local-overlay://"))
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CacheStatus {
+    pub user: String,
+    pub target: Option<String>,
+    pub mounted: bool,
+}
+
+/// Gathers the status of this machine.
+pub fn status() -> Status {
+    let f = probe();
+    let (health, warnings) = judge(&f);
+    Status {
+        schema: SCHEMA,
+        health,
+        mode: f.mode.clone(),
+        decided_by: f.decided_by.clone(),
+        summary: f.summary.clone(),
+        config_warnings: f.config_warnings.clone(),
+        device: f.device.clone(),
+        mounts: f.mounts.clone(),
+        store: f.store.clone(),
+        daemon: f.daemon.clone(),
+        caches: f.caches.clone(),
+        warnings,
+    }
+}
+
+impl Status {
+    pub fn exit_code(&self) -> u8 {
+        self.health.exit_code()
+    }
+
+    /// The human-readable report.
+    pub fn text(&self) -> String {
+        let yn = |b: bool| if b { "yes" } else { "no" };
+        let mut o = format!(
+            "health:   {}\nmode:     {} (decided by {})\ndecision: {}\n",
+            self.health.name(),
+            self.mode,
+            self.decided_by,
+            self.summary
+        );
+        let d = &self.device;
+        let what = if d.present {
+            format!(
+                "present, {} labelled {}",
+                d.fs_type.as_deref().unwrap_or("unknown fs"),
+                d.label.as_deref().unwrap_or("-")
+            )
+        } else {
+            "absent".into()
+        };
+        o += &format!("device:   {} -> {}: {what}\n", d.spec, d.node);
+        for m in &self.mounts {
+            o += &format!(
+                "mount:    {} ({}) at {}: {}\n",
+                m.subvolume,
+                m.role,
+                m.target,
+                m.options.as_deref().map_or("not mounted".into(), |x| format!("mounted {x}"))
+            );
+        }
+        o += &self.store_line();
+        let dm = &self.daemon;
+        o += &format!(
+            "daemon:   running {}{}; store {}; build-dir {} (from the {})\n",
+            yn(dm.running),
+            dm.pid.map_or(String::new(), |p| format!(" (pid {p})")),
+            dm.store.as_deref().unwrap_or("default (eMMC)"),
+            dm.build_dir.as_deref().unwrap_or("default"),
+            if dm.source == Source::Process { "daemon's environment" } else { "env file; the daemon has not started" }
+        );
+        for c in &self.caches {
+            o += &format!(
+                "cache:    {} at {}: mounted {}\n",
+                c.user,
+                c.target.as_deref().unwrap_or("(no such user)"),
+                yn(c.mounted)
+            );
+        }
+        for w in self.config_warnings.iter().chain(&self.warnings) {
+            o += &format!("warning:  {w}\n");
+        }
+        o
+    }
+
+    fn store_line(&self) -> String {
+        let s = &self.store;
+        let detail = if s.overlay {
+            format!(
+                " (lower {}, upper {}, work {})",
+                s.lowerdir.as_deref().unwrap_or("?"),
+                s.upperdir.as_deref().unwrap_or("?"),
+                s.workdir.as_deref().unwrap_or("?")
+            )
+        } else if s.fstype.as_deref() == Some("overlay") {
+            " (not the SSD overlay: the file system under it)".to_string()
+        } else {
+            String::new()
+        };
+        format!("store:    /nix/store is {}{detail}\n", s.fstype.as_deref().unwrap_or("not a mount point"))
+    }
+}

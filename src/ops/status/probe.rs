@@ -1,0 +1,243 @@
+//! Everything `status` looks at, gathered once: the generator's decision for this machine, the
+//! mount table, the device, the daemon's settings, the SSD's space and layout, and whether the
+//! boot default is on the lower store. No judgement here.
+use super::{CacheStatus, DaemonStatus, DeviceStatus, MountStatus, Source, StoreStatus};
+use crate::generator::plan::{self, Plan, Role};
+use crate::generator::sources::{self, Root};
+use crate::nix;
+use crate::overlay;
+use crate::paths::{BOOT_PROFILE, BUILD_DIR_MODE, ENV_FILE, LOWER_STORE, OVERLAY_DIRS, STORE};
+use crate::reserve::{self, Space};
+use crate::sys::mount::{self, MountInfo, top_of};
+use crate::sys::{CmdError, cmd, users};
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::Command;
+
+/// What `status` found.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    pub enabled: bool,
+    pub mode: String,
+    pub decided_by: String,
+    pub summary: String,
+    pub config_warnings: Vec<String>,
+    /// The generator's plan for this machine (None: it would write nothing).
+    pub plan: Option<Plan>,
+    pub device: DeviceStatus,
+    pub mounts: Vec<MountStatus>,
+    pub store: StoreStatus,
+    pub daemon: DaemonStatus,
+    pub caches: Vec<CacheStatus>,
+    /// Owners and modes on the mounted SSD that differ from what `nix-ssd setup` makes.
+    pub drift: Vec<String>,
+    /// The overlay subvolume's room and space reserve, when it is mounted in overlay mode.
+    pub ssd_space: Option<SsdSpace>,
+    pub boot_default: BootDefault,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsdSpace {
+    pub space: Space,
+    pub reserve_present: bool,
+    pub reserve_path: String,
+}
+
+/// Is the boot default's closure on the lower store (checked while the overlay is up)?
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BootDefault {
+    /// The overlay is not up (everything is on the lower store) or there is no boot default.
+    NotChecked,
+    OnLower,
+    Missing {
+        target: String,
+        missing: usize,
+    },
+    Unknown {
+        target: String,
+        why: String,
+    },
+}
+
+impl Facts {
+    /// Is the plan's primary subvolume (overlay or build) mounted?
+    pub fn primary_mounted(&self) -> bool {
+        self.plan.as_ref().is_some_and(|p| self.is_mounted(&p.primary().target))
+    }
+
+    pub fn is_mounted(&self, target: &str) -> bool {
+        self.mounts.iter().any(|m| m.target == target && m.mounted)
+    }
+}
+
+pub fn role_name(r: Role) -> &'static str {
+    match r {
+        Role::Overlay => "overlay",
+        Role::Build => "build",
+        Role::Cache => "cache",
+    }
+}
+
+/// Looks at this machine.
+pub fn probe() -> Facts {
+    let outcome = plan::plan(&sources::gather(&Root("/".into())));
+    let c = &outcome.config;
+    let all = mount::mounts();
+    let plan = outcome.result.as_ref().ok().cloned();
+    let mounts = plan.as_ref().map(|p| mount_status(p, &all)).unwrap_or_default();
+    let mut f = Facts {
+        enabled: c.enabled,
+        mode: if !c.enabled { "off".to_string() } else { c.mode.to_string() },
+        decided_by: c.mode_origin.to_string(),
+        summary: outcome.summary(),
+        config_warnings: outcome.warnings.clone(),
+        device: device_status(&c.device),
+        mounts,
+        store: store_status(&all),
+        daemon: daemon_status(),
+        caches: c.cache_users.iter().map(|u| cache_status(u, &all)).collect(),
+        drift: Vec::new(),
+        ssd_space: None,
+        boot_default: boot_default(),
+        plan,
+    };
+    if let Some(p) = &f.plan {
+        f.drift = layout_drift(p, &f);
+        f.ssd_space = ssd_space(p, &f);
+    }
+    f
+}
+
+fn mount_status(p: &Plan, all: &[MountInfo]) -> Vec<MountStatus> {
+    p.mounts
+        .iter()
+        .map(|m| {
+            let t = top_of(all, &m.target);
+            MountStatus {
+                role: role_name(m.role),
+                subvolume: m.subvolume.clone(),
+                target: m.target.clone(),
+                mounted: t.is_some(),
+                options: t.map(|t| format!("{},{}", t.options, t.super_options)),
+            }
+        })
+        .collect()
+}
+
+fn device_status(spec: &crate::generator::config::DeviceSpec) -> DeviceStatus {
+    let node = plan::device_node(spec);
+    let present = Path::new(&node).exists();
+    let (fs_type, label) = if present { blkid(&node) } else { (None, None) };
+    DeviceStatus { spec: spec.to_string(), node, present, fs_type, label }
+}
+
+fn blkid(node: &str) -> (Option<String>, Option<String>) {
+    let Ok(out) = cmd::probe(Command::new("blkid").args(["-o", "export", node])) else { return (None, None) };
+    let (devs, _) = crate::generator::blkid::parse_export(&out);
+    let d = devs.first();
+    (d.and_then(|d| d.tag("TYPE")).map(String::from), d.and_then(|d| d.tag("LABEL")).map(String::from))
+}
+
+fn store_status(all: &[MountInfo]) -> StoreStatus {
+    let s = top_of(all, STORE);
+    StoreStatus {
+        fstype: s.map(|m| m.fstype.clone()),
+        overlay: s.is_some_and(overlay::ours),
+        lowerdir: s.and_then(|m| m.super_option("lowerdir")).map(String::from),
+        upperdir: s.and_then(|m| m.super_option("upperdir")).map(String::from),
+        workdir: s.and_then(|m| m.super_option("workdir")).map(String::from),
+    }
+}
+
+fn daemon_status() -> DaemonStatus {
+    let pid = nix::daemon_pid();
+    let (nix_config, source) = match pid {
+        Some(p) => {
+            (fs::read(format!("/proc/{p}/environ")).ok().and_then(|e| nix::environ_nix_config(&e)), Source::Process)
+        }
+        None => (fs::read_to_string(ENV_FILE).ok().and_then(|t| nix::env_file_nix_config(&t)), Source::EnvFile),
+    };
+    let get = |k| nix_config.as_deref().and_then(|c| nix::setting(c, k));
+    DaemonStatus { running: pid.is_some(), pid, store: get("store"), build_dir: get("build-dir"), source }
+}
+
+fn cache_status(user: &str, all: &[MountInfo]) -> CacheStatus {
+    let target = users::lookup(user).map(|u| format!("{}/.cache/nix", u.home.display()));
+    let mounted = target.as_deref().is_some_and(|t| top_of(all, t).is_some());
+    CacheStatus { user: user.to_string(), target, mounted }
+}
+
+/// Free space and the space reserve on the overlay subvolume (overlay mode, mounted).
+fn ssd_space(p: &Plan, f: &Facts) -> Option<SsdSpace> {
+    let o = p.mount(Role::Overlay).filter(|m| f.is_mounted(&m.target))?;
+    let dir = Path::new(&o.target);
+    let space = reserve::space(dir).ok()?;
+    Some(SsdSpace {
+        space,
+        reserve_present: reserve::present(dir).is_some(),
+        reserve_path: reserve::path(dir).display().to_string(),
+    })
+}
+
+/// Owners and modes on the mounted SSD that differ from what `nix-ssd setup` makes and Nix
+/// needs: overlay upper/work/state root-only writable, the build dir not world-writable (Nix
+/// 2.30 refuses it), each cache dir owned by its user.
+fn layout_drift(p: &Plan, f: &Facts) -> Vec<String> {
+    let mounted = |role: Role| p.mount(role).filter(|m| f.is_mounted(&m.target));
+    let mut want: Vec<(String, u32, u32)> = Vec::new(); // path, owner uid, mode
+    if let Some(o) = mounted(Role::Overlay) {
+        for (d, mode) in OVERLAY_DIRS {
+            want.push((format!("{}/{d}", o.target), 0, mode));
+        }
+    }
+    if let Some(b) = mounted(Role::Build) {
+        want.push((b.target.clone(), 0, BUILD_DIR_MODE));
+    }
+    let mut out = Vec::new();
+    for (path, uid, mode) in want {
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() && m.uid() == uid && m.mode() & 0o7777 == mode => {}
+            Ok(m) => out.push(format!(
+                "{path} is owned by uid {} with mode {:o}, expected uid {uid} mode {mode:o} (`nix-ssd setup` makes it so)",
+                m.uid(),
+                m.mode() & 0o7777
+            )),
+            Err(e) => out.push(format!("{path}: {e}")),
+        }
+    }
+    if let Some(c) = mounted(Role::Cache) {
+        for u in &p.cache_users {
+            let Some(uid) = users::lookup(u).map(|u| u.uid) else { continue };
+            let path = format!("{}/{u}", c.target);
+            if let Ok(m) = fs::symlink_metadata(&path)
+                && (m.uid() != uid || !m.is_dir())
+            {
+                out.push(format!("{path} should be a directory owned by {u} (uid {uid}), is uid {}", m.uid()));
+            }
+        }
+    }
+    out
+}
+
+/// While the overlay is up: is every path of the boot default's closure in the lower store?
+fn boot_default() -> BootDefault {
+    if overlay::stacked().is_none() {
+        return BootDefault::NotChecked;
+    }
+    let Ok(target) = nix::store_path(BOOT_PROFILE) else { return BootDefault::NotChecked };
+    let query = cmd::output(
+        nix::command("nix-store")
+            .args(["--query", "--requisites", &target])
+            .env("NIX_REMOTE", "daemon")
+            .env_remove("NIX_CONFIG"),
+    );
+    let out = match query {
+        Ok(o) => o,
+        Err(CmdError::Failed { stderr, .. }) => return BootDefault::Unknown { target, why: stderr },
+        Err(CmdError::Spawn { .. }) => return BootDefault::NotChecked,
+    };
+    let missing =
+        out.lines().filter(|p| !Path::new(LOWER_STORE).join(p.trim_start_matches("/nix/store/")).exists()).count();
+    if missing > 0 { BootDefault::Missing { target, missing } } else { BootDefault::OnLower }
+}

@@ -1,0 +1,60 @@
+//! `nix-ssd sync-roots`: roots, in the lower store, every lower path that upper-layer paths
+//! reference, so a GC of the lower store while the SSD is absent cannot break the SSD layer.
+//! It runs when nix-ssd.service stops (shutdown) and after each pin.
+use crate::nix;
+use crate::overlay;
+use crate::paths::{ENV_FILE, LOWER_ROOTS, LOWER_STORE, STORE};
+use crate::sys::{CmdError, Context, IoError, cmd};
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncRootsError {
+    #[error(transparent)]
+    Cmd(#[from] CmdError),
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
+
+/// Roots in the lower store every lower path referenced by an SSD path. Returns a summary.
+pub fn sync_roots() -> Result<String, SyncRootsError> {
+    let Some(stacked) = overlay::stacked() else {
+        return Ok("the overlay is not up: left the eMMC roots as they are".into());
+    };
+    let upper = stacked.upper;
+    let upper_paths: Vec<String> = fs::read_dir(&upper)
+        .ctx(format!("read {}", upper.display()))?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| nix::is_store_name(n))
+        .map(|n| format!("{STORE}/{n}"))
+        .collect();
+    let mut lower_refs = BTreeSet::new();
+    if !upper_paths.is_empty() {
+        // With the daemon's own settings (the overlay store): root's default store would open
+        // the lower database. Works whether or not the daemon still runs (shutdown).
+        let nix_config = fs::read_to_string(ENV_FILE)
+            .ok()
+            .and_then(|t| nix::env_file_nix_config(&t))
+            .filter(|c| c.contains("local-overlay://"));
+        let Some(nix_config) = nix_config else {
+            return Ok(format!("{ENV_FILE} names no overlay store: left the eMMC roots as they are"));
+        };
+        let out = cmd::output(
+            nix::command("nix-store")
+                .args(["--query", "--requisites"])
+                .args(&upper_paths)
+                .env_remove("NIX_REMOTE")
+                .env("NIX_CONFIG", nix_config),
+        )?;
+        for p in out.lines() {
+            let name = p.trim_start_matches("/nix/store/");
+            if nix::is_store_name(name) && !upper.join(name).exists() && Path::new(LOWER_STORE).join(name).exists() {
+                lower_refs.insert(p.to_string());
+            }
+        }
+    }
+    let n = nix::set_roots(Path::new(LOWER_ROOTS), &lower_refs)?;
+    Ok(format!("{n} eMMC path(s) that SSD paths depend on are rooted in {LOWER_ROOTS}"))
+}
