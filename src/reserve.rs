@@ -13,10 +13,9 @@
 //! nix-daemon starts), at run time by `nix-ssd reclaim` — and made again once there is room.
 use crate::paths::RESERVE;
 pub use crate::sys::fs::{Space, space};
-use crate::sys::fs::{fallocate, syncfs};
+use crate::sys::fs::{create_new_nofollow, fallocate, syncfs};
 use std::fs;
 use std::io;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 const MIB: u64 = 1 << 20;
@@ -101,12 +100,7 @@ impl std::fmt::Display for Outcome {
 /// preallocated (`fallocate`, so btrfs counts it as used). Removed again if that fails.
 pub fn make(overlay_dir: &Path, size: u64) -> io::Result<()> {
     let p = path(overlay_dir);
-    let f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(&p)?;
+    let f = create_new_nofollow(&p, 0o600)?;
     if let Err(e) = fallocate(&f, size) {
         drop(f);
         let _ = fs::remove_file(&p);

@@ -33,12 +33,7 @@ fn is_masked(p: &Path) -> bool {
 /// config path would otherwise stall the boot), anything but a regular file is refused.
 fn read(p: &Path) -> Result<String, String> {
     use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(p)
-        .map_err(|e| e.to_string())?;
+    let mut f = crate::sys::fs::open_nonblocking(p).map_err(|e| e.to_string())?;
     if !f.metadata().map_err(|e| e.to_string())?.is_file() {
         return Err("not a regular file".into());
     }

@@ -45,6 +45,24 @@ pub fn child_dir(parent: &OwnedFd, name: &str, mode: u32, uid: u32, gid: u32) ->
     Ok(fd)
 }
 
+/// Opens `p` for reading without blocking (O_NONBLOCK, O_NOCTTY): a FIFO or a device opens at
+/// once instead of stalling the caller.
+pub fn open_nonblocking(p: &Path) -> io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY).open(p)
+}
+
+/// Creates `p` exclusively for writing with `mode`, never through a symlink (O_NOFOLLOW).
+pub fn create_new_nofollow(p: &Path, mode: u32) -> io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(p)
+}
+
 /// Size and room of a file system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Space {
