@@ -261,10 +261,7 @@ impl Config {
             let v = value.unwrap_or("1");
             match (cmdline::parse_bool(v), parse_mode(v)) {
                 (Some(b), _) => self.enabled = b,
-                (None, Some(m)) => {
-                    self.enabled = true;
-                    self.mode = m;
-                }
+                (None, Some(m)) => self.set_mode(m),
                 _ => return Err(bad("expected a boolean (0/1, no/yes, off/on) or a mode (overlay, build)".into())),
             }
             self.mode_origin = origin.clone();
@@ -288,38 +285,38 @@ impl Config {
         let Some(v) = value else {
             return Err(ConfigError::Missing { origin: origin.clone(), key: shown, why: "write KEY=VALUE" });
         };
-        match k.as_str() {
+        self.apply(&k, v).map_err(bad)?;
+        if k == "mode" {
+            self.mode_origin = origin.clone();
+        }
+        self.note(origin);
+        Ok(())
+    }
+
+    fn set_mode(&mut self, m: Mode) {
+        self.enabled = true;
+        self.mode = m;
+    }
+
+    /// Sets the known key `k` (dashes, not underscores) to `v`, or says why `v` is bad.
+    fn apply(&mut self, k: &str, v: &str) -> Result<(), String> {
+        match k {
             "mode" => match v {
                 "off" => self.enabled = false,
-                _ => match parse_mode(v) {
-                    Some(m) => {
-                        self.enabled = true;
-                        self.mode = m;
-                    }
-                    None => return Err(bad("expected overlay, build or off".into())),
-                },
+                _ => self.set_mode(parse_mode(v).ok_or("expected overlay, build or off")?),
             },
-            "device" => self.device = parse_device(v).map_err(|w| bad(w.into()))?,
+            "device" => self.device = parse_device(v)?,
             "mount-point" => {
-                normalized_abs_path(v).map_err(|w| bad(format!("the mount point {w}")))?;
-                if v == "/" || v == "/nix" || v.starts_with("/nix/") {
-                    return Err(bad("the mount point must not be /, /nix or below /nix".into()));
-                }
-                if let Some(c) = v.chars().find(|c| matches!(c, ',' | ':' | '\\' | ' ' | '\t' | '"' | '\'')) {
-                    return Err(bad(format!(
-                        "the mount point must not contain {c:?} (it goes into overlayfs options)"
-                    )));
-                }
+                check_mount_point(v)?;
                 self.mount_point = v.into();
             }
             "device-timeout" => {
-                self.device_timeout = timespan::parse(v).ok_or_else(|| {
-                    bad("expected a time span such as 10s, 1min 30s, 0 (do not wait) or infinity".into())
-                })?
+                self.device_timeout = timespan::parse(v)
+                    .ok_or("expected a time span such as 10s, 1min 30s, 0 (do not wait) or infinity")?
             }
             "overlay-subvolume" | "build-subvolume" | "cache-subvolume" => {
-                check_subvolume(v).map_err(|w| bad(w.into()))?;
-                let slot = match k.as_str() {
+                check_subvolume(v)?;
+                let slot = match k {
                     "overlay-subvolume" => &mut self.overlay_subvolume,
                     "build-subvolume" => &mut self.build_subvolume,
                     _ => &mut self.cache_subvolume,
@@ -329,16 +326,12 @@ impl Config {
             "cache-users" => {
                 let users: Vec<String> = v.split_whitespace().map(String::from).collect();
                 if let Some(u) = users.iter().find(|u| !valid_user_name(u)) {
-                    return Err(bad(format!("{u:?} is not a valid user name")));
+                    return Err(format!("{u:?} is not a valid user name"));
                 }
                 self.cache_users = users;
             }
-            _ => unreachable!("checked by `known` above"),
+            _ => unreachable!("checked by `known` in `set`"),
         }
-        if k == "mode" {
-            self.mode_origin = origin.clone();
-        }
-        self.note(origin);
         Ok(())
     }
 
@@ -398,6 +391,18 @@ pub fn parse_device(v: &str) -> Result<DeviceSpec, &'static str> {
 }
 
 /// Subvolume names go into `subvol=` inside `Options=`: keep them to a safe alphabet.
+/// A mount point the units and overlayfs options can carry.
+fn check_mount_point(v: &str) -> Result<(), String> {
+    normalized_abs_path(v).map_err(|w| format!("the mount point {w}"))?;
+    if v == "/" || v == "/nix" || v.starts_with("/nix/") {
+        return Err("the mount point must not be /, /nix or below /nix".into());
+    }
+    if let Some(c) = v.chars().find(|c| matches!(c, ',' | ':' | '\\' | ' ' | '\t' | '"' | '\'')) {
+        return Err(format!("the mount point must not contain {c:?} (it goes into overlayfs options)"));
+    }
+    Ok(())
+}
+
 fn check_subvolume(v: &str) -> Result<(), &'static str> {
     if v.is_empty() || v.len() > 255 || v == "." || v == ".." {
         return Err("a subvolume name must be 1 to 255 characters and not . or ..");
