@@ -59,13 +59,13 @@ enum Cmd {
         #[arg(long)]
         label: Option<String>,
     },
-    /// Copy closures into the eMMC store and root them there, so they work without the SSD (run for every new boot default)
+    /// Copy closures into the internal (eMMC) store and root them there, so they work without the SSD (run for every new boot default)
     Pin {
         /// Store paths, or links to them (e.g. /nix/var/nix/profiles/system)
         #[arg(required = true)]
         paths: Vec<String>,
     },
-    /// Root in the eMMC store every eMMC path the SSD layer depends on (run when nix-ssd.service stops)
+    /// Root in the internal (eMMC) store every path of it the SSD layer depends on (run when nix-ssd.service stops)
     SyncRoots,
     /// Free space on a full SSD: release the space reserve, `nix-store --gc` through nix-daemon, make the reserve again
     Reclaim {

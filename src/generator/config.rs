@@ -115,7 +115,7 @@ pub struct Config {
 }
 
 impl Default for Config {
-    /// The seed's defaults: overlay mode on the btrfs labelled NIX_SSD at /mnt/nix-ssd.
+    /// The defaults: overlay mode on the btrfs labelled NIX_SSD at /mnt/nix-ssd.
     fn default() -> Self {
         Config {
             enabled: true,

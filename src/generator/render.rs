@@ -93,7 +93,7 @@ pub fn render(p: &Plan) -> Vec<OutFile> {
                 ("MOUNTS", units.join(" ")),
                 ("CONDITION", unit_value(&p.primary().target)),
                 ("EXEC", exec.join(" ")),
-                // At shutdown, after nix-daemon stopped: root in the eMMC store what SSD paths need.
+                // At shutdown, after nix-daemon stopped: root in the lower store what SSD paths need.
                 (
                     "EXEC_STOP",
                     if p.mode == Mode::Overlay {
