@@ -135,7 +135,13 @@ impl EnvFile {
                 c => vec![c],
             })
             .collect();
-        format!("# Written by `nix-ssd activate` for nix-daemon.service (this boot only).\nNIX_CONFIG=\"{quoted}\"\n")
+        let mut body = format!(
+            "# Written by `nix-ssd activate` for nix-daemon.service (this boot only).\nNIX_CONFIG=\"{quoted}\"\n"
+        );
+        for e in &self.extra {
+            body += &format!("{e}\n");
+        }
+        body
     }
 
     /// Writes it atomically, or removes the file when there is nothing to say.
@@ -209,5 +215,8 @@ mod tests {
         assert_eq!(setting(&c, "build-dir").as_deref(), Some("/mnt/b"));
         let e = EnvFile { nix_config: vec!["store = a$b\"c".into(), "build-dir = /b".into()], extra: vec![] };
         assert_eq!(env_file_nix_config(&e.text()).as_deref(), Some("store = a$b\"c\nbuild-dir = /b"));
+        // further KEY=value lines (TMPDIR for Nix before 2.22) are written too
+        let e = EnvFile { nix_config: vec![], extra: vec!["TMPDIR=/mnt/nix-ssd/build".into()] };
+        assert!(e.text().ends_with("NIX_CONFIG=\"\"\nTMPDIR=/mnt/nix-ssd/build\n"), "{}", e.text());
     }
 }
