@@ -224,3 +224,40 @@ fn no_long_functions() {
     // the measure itself: a 3-line function is 3 lines
     assert_eq!(functions("fn a() {\n    b();\n}\n"), vec![("a".to_string(), 3)]);
 }
+
+/// ARCHITECTURE.md and README's Layout section name every module of the tree, and every
+/// `src/…` path ARCHITECTURE.md names exists.
+#[test]
+fn docs_match_the_tree() {
+    let top = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let arch = fs::read_to_string(top.join("ARCHITECTURE.md")).unwrap();
+    let readme = fs::read_to_string(top.join("README.md")).unwrap();
+    let layout = &readme[readme.find("## Layout").expect("README has a Layout section")..];
+    let c = load();
+    let mut missing = Vec::new();
+    for (rel, module, _) in &c.files {
+        let shown = format!("src/{}", rel.display());
+        // a module file is named by its path; a directory module (and what is in it, below the
+        // second level: ops/status/judge.rs) by its directory
+        let named: &[String] = if module.len() > 2 { &module[..2] } else { module };
+        let name = named.last().map(String::as_str).unwrap_or("");
+        let dir = format!("src/{}/", named.join("/"));
+        if !(arch.contains(&shown) || arch.contains(&dir) || rel.ends_with("lib.rs") || rel.ends_with("tests.rs")) {
+            missing.push(format!("ARCHITECTURE.md does not name {shown}"));
+        }
+        if !(layout.contains(&format!("`{name}`"))
+            || layout.contains(&format!("`{name}/`"))
+            || layout.contains(&format!("src/{name}")))
+            && !matches!(name, "lib" | "tests" | "nix-ssd" | "nix-ssd-generator" | "")
+        {
+            missing.push(format!("README's Layout does not name {name} ({shown})"));
+        }
+    }
+    for w in arch.split('`').filter(|w| w.starts_with("src/")) {
+        let p = w.split_whitespace().next().unwrap();
+        if !top.join(p).exists() {
+            missing.push(format!("ARCHITECTURE.md names {p}, which does not exist"));
+        }
+    }
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+}
