@@ -120,7 +120,16 @@ fn rows() -> Vec<Row> {
             Out::Complete,
             &["nix-ssd.mount-point=\"/mnt/my ssd\""],
         ),
-        row("mount point with %", "nix-ssd.mount-point=/mnt/100%", Out::Complete, &["/mnt/100%"]),
+        row(
+            "mount point with %",
+            "nix-ssd.mount-point=/mnt/100%",
+            Out::Complete,
+            &["/mnt/100%", "must not contain '%'"],
+        ),
+        row("mount point with &", "nix-ssd.mount-point=/mnt/a&b", Out::Complete, &["/mnt/a&b", "the Nix store URL"]),
+        row("mount point with ?", "nix-ssd.mount-point=/mnt/a?b", Out::Complete, &["must not contain '?'"]),
+        row("mount point with #", "nix-ssd.mount-point=/mnt/a#b", Out::Complete, &["must not contain '#'"]),
+        row("mount point with =", "nix-ssd.mount-point=/mnt/a=b", Out::Complete, &["must not contain '='"]),
         row(
             "mount point with backslash",
             r"nix-ssd.mount-point=/mnt/a\x2db",

@@ -400,6 +400,11 @@ fn check_mount_point(v: &str) -> Result<(), String> {
     if let Some(c) = v.chars().find(|c| matches!(c, ',' | ':' | '\\' | ' ' | '\t' | '"' | '\'')) {
         return Err(format!("the mount point must not contain {c:?} (it goes into overlayfs options)"));
     }
+    // The overlay subvolume's paths go into the daemon's `local-overlay://?…` store URL, which
+    // is a query string inside NIX_CONFIG: these would need URL escaping there.
+    if let Some(c) = v.chars().find(|c| matches!(c, '&' | '?' | '#' | '%' | '=')) {
+        return Err(format!("the mount point must not contain {c:?} (it goes into the Nix store URL)"));
+    }
     Ok(())
 }
 
