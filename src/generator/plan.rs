@@ -49,7 +49,8 @@ pub struct SubvolMount {
 
 impl SubvolMount {
     pub fn options(&self) -> String {
-        format!("subvol={},compress=zstd,noatime,nofail", self.subvolume)
+        // nosuid,nodev: nothing on the SSD elevates (a setuid file, a device node)
+        format!("subvol={},compress=zstd,noatime,nosuid,nodev,nofail", self.subvolume)
     }
 }
 
