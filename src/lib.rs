@@ -9,6 +9,7 @@
 //! - [`generator`]: the early-boot side — inputs → pure plan → unit text → one writer;
 //! - [`paths`] (the on-disk contract) and [`sys`] (libc, `unsafe`, the command runner, the
 //!   I/O error type).
+pub mod enrol;
 pub mod generator;
 pub mod nix;
 pub mod ops;

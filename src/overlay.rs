@@ -3,12 +3,18 @@
 //! lower layer is the private read-only bind [`LOWER_STORE`] that [`stack`] makes (a root file
 //! system that is itself an overlay, as in containers, is not).
 use crate::generator::escape::url_encode;
-use crate::paths::{LOWER_DB_DIR, LOWER_STATE, LOWER_STORE, REMOUNT_HOOK_NAME, STATE, STORE, UPPER, WORK};
-use crate::sys::mount::{self, MS_PRIVATE, MS_RDONLY, MS_REMOUNT, MountInfo};
-use crate::sys::{Context, IoError};
+use crate::nix;
+use crate::paths::{LOWER_DB_DIR, LOWER_STATE, LOWER_STORE, QUARANTINE, REMOUNT_HOOK_NAME, STATE, STORE, UPPER, WORK};
+use crate::sys::fs::open_dir_at;
+use crate::sys::mount::{self, MS_NODEV, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REMOUNT, MountInfo};
+use crate::sys::{CmdError, Context, IoError};
 use std::fs;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 /// Is this mount our overlay?
 pub fn ours(m: &MountInfo) -> bool {
@@ -55,6 +61,37 @@ pub fn store_url(upper: &Path, state: &Path, remount_hook: Option<&Path>) -> Str
     url
 }
 
+/// A command for the Nix tool `name` that is safe to run as root while our overlay may be up:
+/// a tool that resolves into /nix/store runs from the lower layer, so a program only the SSD
+/// brings (an upper-layer path) is never run. Without our overlay it is [`nix::command`].
+pub fn trusted_command(name: &str) -> Result<Command, CmdError> {
+    if stacked().is_none() {
+        return Ok(nix::command(name));
+    }
+    let tool = nix::tool(name);
+    let real = fs::canonicalize(&tool).unwrap_or_else(|_| tool.clone());
+    match real.strip_prefix(STORE) {
+        Err(_) => Ok(Command::new(real)), // outside the store: /usr/bin/nix-store on Debian
+        Ok(rel) => {
+            let lower = Path::new(LOWER_STORE).join(rel);
+            if lower.is_file() {
+                // argv[0] keeps the tool's name: `nix` is a multi-call program
+                let mut c = Command::new(&lower);
+                c.arg0(name);
+                Ok(c)
+            } else {
+                Err(CmdError::Spawn {
+                    cmd: tool.display().to_string(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::PermissionDenied,
+                        format!("{} is only on the SSD (upper layer): not running it as root", real.display()),
+                    ),
+                })
+            }
+        }
+    }
+}
+
 /// The remount hook Nix calls after deleting a path from the upper layer directly: a link
 /// named `nix-ssd-remount-hook` next to this program (dispatched on argv[0]).
 pub fn remount_hook_path() -> Option<PathBuf> {
@@ -69,26 +106,108 @@ pub enum OverlayError {
     /// The SSD is not laid out for the overlay: nothing is mounted, the store stays as it is.
     #[error("overlay mode needs {0}: {1}")]
     Layout(String, &'static str),
+    /// An SSD directory someone other than root could change: nothing is mounted.
+    #[error(
+        "{0} is owned by uid {1} with mode {2:o}: it must be root's and writable by nobody else (`nix-ssd setup` makes it so)"
+    )]
+    Owner(String, u32, u32),
 }
 
-/// Checks the overlay layout: upper/, work/ and state/ are real directories on the very mount
-/// of `dir` (overlayfs needs upper and work on one file system; a btrfs subvolume inside
-/// would give EXDEV on every copy-up).
+/// Checks the overlay layout before anything of it is used: the overlay directory and its
+/// upper/, work/ and state/ are real directories (no symlink on the way: a descriptor walk with
+/// O_NOFOLLOW), upper/work/state on the very mount of the directory (overlayfs needs upper and
+/// work on one file system; a btrfs subvolume inside would give EXDEV on every copy-up), all
+/// owned by root and writable by nobody else.
 pub fn check_layout(dir: &Path) -> Result<(), OverlayError> {
-    let top = fs::symlink_metadata(dir).ctx(format!("stat {}", dir.display()))?;
+    let top = open_dir_at(None, dir, false).ctx(format!("open {} (no symlinks)", dir.display()))?;
+    let top_meta = root_only(&top, dir)?;
     for sub in [UPPER, WORK, STATE] {
         let p = dir.join(sub);
-        let why = match fs::symlink_metadata(&p) {
-            Ok(m) if m.is_dir() && m.dev() == top.dev() => continue,
-            Ok(m) if m.is_dir() => {
-                "it is a separate subvolume or mount; it must be a plain directory in the same subvolume"
+        let fd = match open_dir_at(Some(&top), Path::new(sub), false) {
+            Ok(fd) => fd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(OverlayError::Layout(
+                    p.display().to_string(),
+                    "it is missing; create it with `nix-ssd setup`",
+                ));
             }
-            Ok(_) => "it is not a directory",
-            Err(_) => "it is missing; create it with `nix-ssd setup`",
+            Err(_) => {
+                return Err(OverlayError::Layout(p.display().to_string(), "it is not a directory (or a symlink)"));
+            }
         };
-        return Err(OverlayError::Layout(p.display().to_string(), why));
+        if root_only(&fd, &p)?.dev() != top_meta.dev() {
+            return Err(OverlayError::Layout(
+                p.display().to_string(),
+                "it is a separate subvolume or mount; it must be a plain directory in the same subvolume",
+            ));
+        }
     }
     Ok(())
+}
+
+/// The directory open as `fd` is root's and writable by nobody else; its metadata.
+pub fn root_only(fd: &OwnedFd, shown: &Path) -> Result<fs::Metadata, OverlayError> {
+    let m = fs::File::from(fd.try_clone().ctx(format!("dup {}", shown.display()))?)
+        .metadata()
+        .ctx(format!("stat {}", shown.display()))?;
+    if m.uid() != 0 || m.mode() & 0o022 != 0 {
+        return Err(OverlayError::Owner(shown.display().to_string(), m.uid(), m.mode() & 0o7777));
+    }
+    Ok(m)
+}
+
+/// What [`quarantine_shadows`] found and moved.
+#[derive(Debug, Default)]
+pub struct Shadows {
+    /// Upper-layer entries looked at.
+    pub checked: usize,
+    /// Entries that had the name of a lower-store entry (or were whiteouts), moved aside.
+    pub moved: Vec<String>,
+    pub elapsed: Duration,
+    /// Where they went.
+    pub quarantine: PathBuf,
+}
+
+/// Moves aside, into `quarantine/<unix time>/` of the overlay directory, every entry of the
+/// upper layer that would hide or change something of the lower store once stacked: an entry
+/// whose name the lower store has (a file under an existing store path, a replaced path, an
+/// opaque directory) and a whiteout (which deletes a lower path from view). Only the lower
+/// store's copy is then seen. Nix itself makes such duplicates: `nix-ssd pin` copies upper
+/// paths into the lower store, and they stay in the upper layer until `nix-store --optimise`
+/// drops them. Entries of `.links` (Nix's hard-link pool) are checked one by one. Must run
+/// before stacking, while `lower` is the lower store.
+pub fn quarantine_shadows(dir: &Path, lower: &Path) -> Result<Shadows, IoError> {
+    let t0 = Instant::now();
+    let upper = dir.join(UPPER);
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let mut out = Shadows { quarantine: dir.join(QUARANTINE).join(stamp.to_string()), ..Default::default() };
+    let move_aside = |from: PathBuf, name: String, out: &mut Shadows| -> Result<(), IoError> {
+        let bin = &out.quarantine;
+        fs::DirBuilder::new().mode(0o700).recursive(true).create(bin).ctx(format!("mkdir {}", bin.display()))?;
+        let to = bin.join(name.replace('/', "%"));
+        fs::rename(&from, &to).ctx(format!("move {} to {}", from.display(), to.display()))?;
+        out.moved.push(name);
+        Ok(())
+    };
+    for e in fs::read_dir(&upper).ctx(format!("read {}", upper.display()))?.flatten() {
+        out.checked += 1;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let whiteout = e.file_type().is_ok_and(|t| t.is_char_device());
+        let in_lower = fs::symlink_metadata(lower.join(&name)).is_ok();
+        if name == ".links" && in_lower && !whiteout {
+            for l in fs::read_dir(e.path()).ctx(format!("read {}", e.path().display()))?.flatten() {
+                out.checked += 1;
+                let n = l.file_name().to_string_lossy().into_owned();
+                if fs::symlink_metadata(lower.join(".links").join(&n)).is_ok() {
+                    move_aside(l.path(), format!(".links/{n}"), &mut out)?;
+                }
+            }
+        } else if in_lower || whiteout {
+            move_aside(e.path(), name, &mut out)?;
+        }
+    }
+    out.elapsed = t0.elapsed();
+    Ok(out)
 }
 
 /// Stacks the upper layer in `dir` on /nix/store: binds the lower store read-only and private
@@ -112,15 +231,33 @@ pub fn stack(dir: &Path) -> Result<String, IoError> {
         }
     }
     let (upper, work) = (dir.join(UPPER), dir.join(WORK));
-    let opts = format!("lowerdir={LOWER_STORE},upperdir={},workdir={}", upper.display(), work.display());
-    if let Err(e) = mount::mount(Some(Path::new("overlay")), store, Some("overlay"), 0, Some(&opts)) {
-        if fresh_lower {
-            let _ = mount::umount(lower);
-        }
-        return Err(IoError::new(format!("mount -t overlay -o {opts} overlay {STORE} failed"), e));
-    }
+    let base = format!("lowerdir={LOWER_STORE},upperdir={},workdir={}", upper.display(), work.display());
+    // Nothing on the SSD may elevate (nosuid, nodev), and overlayfs must not follow redirects
+    // or metacopy references that a tampered upper layer could carry (kernels without these
+    // options get the base ones).
+    let hardened = format!("{base},{OVERLAY_HARDENING}");
+    let flags = MS_NOSUID | MS_NODEV;
+    let overlay = |o: &str| mount::mount(Some(Path::new("overlay")), store, Some("overlay"), flags, Some(o));
+    let opts = match overlay(&hardened) {
+        Ok(()) => hardened,
+        Err(_) => match overlay(&base) {
+            Ok(()) => base,
+            Err(e) => {
+                if fresh_lower {
+                    let _ = mount::umount(lower);
+                }
+                return Err(IoError::new(format!("mount -t overlay -o {base} overlay {STORE} failed"), e));
+            }
+        },
+    };
+    // Read-only for everyone but the daemon, as NixOS has /nix/store: Nix remounts it writable
+    // in its own mount namespace (LocalStore::makeStoreWritable).
+    mount::remount_bind(store, MS_RDONLY | MS_NOSUID | MS_NODEV).ctx(format!("remount {STORE} read-only"))?;
     Ok(opts)
 }
+
+/// Overlay options that close redirect and metacopy tricks of a tampered upper layer.
+pub const OVERLAY_HARDENING: &str = "redirect_dir=nofollow,metacopy=off";
 
 /// While the overlay is up the lower database must not be written through the merged view: a
 /// root process that opens the local store directly (say `nix-collect-garbage` without
@@ -152,7 +289,17 @@ pub fn remount(store: &Path) -> Result<(), IoError> {
     // they are, which overlayfs accepts as "no change".
     mount::mount(None, store, None, MS_REMOUNT, None)
         .or_else(|_| mount::mount(None, store, None, MS_REMOUNT, Some(&m.super_options)))
-        .ctx(format!("remount {}", store.display()))
+        .ctx(format!("remount {}", store.display()))?;
+    // A remount replaces the per-mount flags: give back the ones it had (read-only, nosuid,
+    // nodev outside the daemon's namespace).
+    let flags = [("ro", MS_RDONLY), ("nosuid", MS_NOSUID), ("nodev", MS_NODEV)]
+        .iter()
+        .filter(|(o, _)| m.has_option(o))
+        .fold(0, |f, (_, b)| f | b);
+    if flags != 0 {
+        mount::remount_bind(store, flags).ctx(format!("restore the flags of {}", store.display()))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

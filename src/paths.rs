@@ -42,6 +42,16 @@ pub fn client_conf(env_file: &std::path::Path) -> std::path::PathBuf {
     env_file.with_file_name(CLIENT_CONF_NAME)
 }
 
+/// The btrfs UUIDs of this machine's SSDs (one a line), written by `nix-ssd setup` and
+/// `nix-ssd enroll`; only a file system listed here or in [`ENROLLED_ETC`] is ever stacked.
+/// On the internal disk, root only (/var/lib is writable on NixOS too).
+pub const ENROLLED: &str = "/var/lib/nix-ssd/enrolled";
+/// The same, as the configuration states it (the NixOS module's `enrolledUuids`); read only.
+pub const ENROLLED_ETC: &str = "/etc/nix-ssd/enrolled";
+/// Modes of [`ENROLLED`] and its directory.
+pub const ENROLLED_MODE: u32 = 0o600;
+pub const STATE_DIR_MODE: u32 = 0o700;
+
 /// GC roots in the lower store for closures `nix-ssd pin` copied there.
 pub const PIN_ROOTS: &str = "/nix/var/nix/gcroots/nix-ssd-pins";
 /// GC roots in the lower store for lower paths that upper-layer paths reference (`sync-roots`).
@@ -59,6 +69,8 @@ pub const UPPER: &str = "upper";
 pub const WORK: &str = "work";
 pub const STATE: &str = "state";
 pub const RESERVE: &str = "reserve";
+/// Where activation moves upper-layer entries that would shadow the lower store.
+pub const QUARANTINE: &str = "quarantine";
 
 /// Owner root, and these modes, as `nix-ssd setup` makes them and `status` checks them:
 /// upper like /nix/store's parent, work overlayfs scratch (root only), state only root

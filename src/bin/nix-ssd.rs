@@ -5,7 +5,7 @@ use nix_ssd_generator::generator::config::{Config, DeviceSpec, Mode, Tag};
 use nix_ssd_generator::generator::sources::{self, Root};
 use nix_ssd_generator::ops::activate::{self, Request};
 use nix_ssd_generator::ops::reclaim::ReclaimError;
-use nix_ssd_generator::ops::{lvm, pin, preview, reclaim, setup, status, sync_roots};
+use nix_ssd_generator::ops::{enroll, lvm, pin, preview, reclaim, setup, status, sync_roots};
 use nix_ssd_generator::overlay;
 use nix_ssd_generator::paths::REMOUNT_HOOK_NAME;
 use std::path::PathBuf;
@@ -58,6 +58,11 @@ enum Cmd {
         /// File system label (default: the configured LABEL=, else NIX_SSD)
         #[arg(long)]
         label: Option<String>,
+    },
+    /// Record a btrfs prepared elsewhere (or adopted) as this machine's SSD: only enrolled SSDs are stacked (`setup` enrols what it makes)
+    Enroll {
+        /// The block device (or image file)
+        device: String,
     },
     /// Copy closures into the internal (eMMC) store and root them there, so they work without the SSD (run for every new boot default)
     Pin {
@@ -185,6 +190,7 @@ fn main() -> ExitCode {
     }
     match Cli::parse().cmd {
         Cmd::Pin { paths } => report("pin", pin::pin(&paths)),
+        Cmd::Enroll { device } => report("enroll", enroll::enroll(&device)),
         Cmd::SyncRoots => report("sync-roots", sync_roots::sync_roots().map(|l| vec![l])),
         Cmd::Reclaim { gc_args } => {
             let r = reclaim::reclaim(&gc_args);

@@ -3,6 +3,7 @@
 //! the SSD's upper layer on /nix/store, and tells nix-daemon to use Nix's `local-overlay://`
 //! store; in both modes it points the daemon's build-dir at the SSD. What it decides is
 //! written to the daemon's environment file; without that file the daemon uses the lower store.
+use crate::enrol;
 use crate::generator::config::Mode;
 use crate::nix::{self, EnvFile};
 use crate::overlay::{self, OverlayError};
@@ -13,7 +14,7 @@ use crate::sys::mount::{self, is_mountpoint};
 use crate::sys::{Context, IoError, users};
 use std::fs;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone)]
@@ -51,9 +52,24 @@ pub fn activate(req: &Request) -> Result<Report, ActivateError> {
         ));
         return Ok(r);
     }
-    let overlay_up = req.mode == Mode::Overlay && overlay_mode(mounted(&req.overlay_dir), &mut r)?;
+    // Only this machine's SSD: nothing of another file system is stacked, bound or built on.
+    let dirs: Vec<&PathBuf> =
+        [&req.overlay_dir, &req.build_dir, &req.cache_dir].into_iter().filter_map(mounted).collect();
+    if let Some(refusal) = foreign(&dirs) {
+        r.lines.push(refusal);
+        for d in dirs {
+            let _ = mount::umount(d);
+        }
+        r.env.write(&req.env_file)?;
+        client_files(&req.env_file, false)?;
+        return Ok(r);
+    }
+    // Asked before stacking: afterwards a `nix-daemon` found through PATH could resolve into
+    // the upper layer.
+    let version = nix::version();
+    let overlay_up = req.mode == Mode::Overlay && overlay_mode(mounted(&req.overlay_dir), version, &mut r)?;
     match mounted(&req.build_dir) {
-        Some(b) => build_dir(b, &mut r),
+        Some(b) => build_dir(b, version, &mut r),
         None => r.lines.push("the build subvolume is not mounted; builds stay on eMMC".into()),
     }
     if let Some(c) = mounted(&req.cache_dir) {
@@ -70,8 +86,32 @@ fn mounted(p: &Option<PathBuf>) -> Option<&PathBuf> {
     p.as_ref().filter(|p| is_mountpoint(p))
 }
 
+/// Why the SSD mounted at `dirs` must not be used, if it must not: a file system whose btrfs
+/// UUID is not enrolled, or an enrolment list that cannot be trusted.
+fn foreign(dirs: &[&PathBuf]) -> Option<String> {
+    let enrolled = match enrol::enrolled() {
+        Ok(e) => e,
+        Err(e) => return Some(format!("not using the SSD: {e}")),
+    };
+    for d in dirs {
+        let source = mount::top_mount(d).map(|m| m.source).unwrap_or_else(|| "?".into());
+        match enrol::uuid_of(d) {
+            Ok(u) if enrolled.contains(&u) => {}
+            Ok(u) => {
+                return Some(format!(
+                    "not using the SSD: {source} (btrfs UUID {u}) mounted at {} is not enrolled on this machine; \
+                     if it is this machine's SSD, run `nix-ssd enroll {source}`",
+                    d.display()
+                ));
+            }
+            Err(e) => return Some(format!("not using the SSD: {e}")),
+        }
+    }
+    None
+}
+
 /// Overlay mode: stack the overlay and name its store to the daemon. Ok(true) if it is up.
-fn overlay_mode(dir: Option<&PathBuf>, r: &mut Report) -> Result<bool, ActivateError> {
+fn overlay_mode(dir: Option<&PathBuf>, version: Option<(u32, u32)>, r: &mut Report) -> Result<bool, ActivateError> {
     let Some(dir) = dir else {
         r.lines.push("the overlay subvolume is not mounted; the store stays on eMMC".into());
         return Ok(false);
@@ -79,8 +119,8 @@ fn overlay_mode(dir: Option<&PathBuf>, r: &mut Report) -> Result<bool, ActivateE
     let url = match stack_overlay(dir, r) {
         Ok(url) => url,
         // A disk without our layout: mount nothing on /nix/store, say why, go on.
-        Err(OverlayError::Layout(what, why)) => {
-            r.lines.push(format!("not stacking the overlay: overlay mode needs {what}: {why}"));
+        Err(e @ (OverlayError::Layout(..) | OverlayError::Owner(..))) => {
+            r.lines.push(format!("not stacking the overlay: {e}"));
             return Ok(false);
         }
         Err(OverlayError::Io(e)) => return Err(e.into()),
@@ -96,7 +136,7 @@ fn overlay_mode(dir: Option<&PathBuf>, r: &mut Report) -> Result<bool, ActivateE
     // not a path's files: measured after a device_del, a path added just before was valid in
     // the database and missing from the store. Make Nix sync the files before it registers a
     // path.
-    r.env.nix_config.push(nix::durability_setting(nix::version()).into());
+    r.env.nix_config.push(nix::durability_setting(version).into());
     Ok(true)
 }
 
@@ -119,6 +159,23 @@ fn stack_overlay(dir: &Path, r: &mut Report) -> Result<String, OverlayError> {
         r.lines.push("the overlay is already on /nix/store".into());
         return Ok(url);
     }
+    // /nix/store is still the lower store here.
+    let sh = overlay::quarantine_shadows(dir, Path::new(STORE))?;
+    r.lines.push(format!(
+        "checked {} upper-layer entries against the lower store in {} ms{}",
+        sh.checked,
+        sh.elapsed.as_millis(),
+        if sh.moved.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; moved {} that would shadow it to {}: {}",
+                sh.moved.len(),
+                sh.quarantine.display(),
+                sh.moved.iter().take(10).cloned().collect::<Vec<_>>().join(" ")
+            )
+        }
+    ));
     let opts = overlay::stack(dir)?;
     r.lines.push(format!("stacked overlay on {STORE}: {opts}"));
     match overlay::guard_lower_db() {
@@ -130,16 +187,31 @@ fn stack_overlay(dir: &Path, r: &mut Report) -> Result<String, OverlayError> {
     Ok(url)
 }
 
-/// Points the daemon's builds at the build subvolume.
-fn build_dir(b: &Path, r: &mut Report) {
-    // Nix 2.30 refuses a world-writable build dir; the daemon makes per-build dirs inside.
-    if let Ok(m) = fs::metadata(b)
-        && m.permissions().mode() & 0o002 != 0
-    {
-        let _ = fs::set_permissions(b, fs::Permissions::from_mode(BUILD_DIR_MODE));
-        r.lines.push(format!("{} was world-writable (Nix 2.30 refuses that): now 0755", b.display()));
+/// Points the daemon's builds at the build subvolume (root's: builds must not start in a
+/// directory someone else controls).
+fn build_dir(b: &Path, version: Option<(u32, u32)>, r: &mut Report) {
+    match fs::symlink_metadata(b) {
+        Ok(m) if m.is_dir() && m.uid() == 0 => {
+            // Nix 2.30 refuses a world-writable build dir; the daemon makes per-build dirs inside.
+            if m.permissions().mode() & 0o022 != 0 {
+                let _ = fs::set_permissions(b, fs::Permissions::from_mode(BUILD_DIR_MODE));
+                r.lines.push(format!("{} was group- or world-writable (Nix 2.30 refuses that): now 0755", b.display()));
+            }
+        }
+        Ok(m) => {
+            r.lines.push(format!(
+                "not using {} for builds: it is owned by uid {}, not root (`nix-ssd setup` makes it so); builds stay on eMMC",
+                b.display(),
+                m.uid()
+            ));
+            return;
+        }
+        Err(e) => {
+            r.lines.push(format!("not using {} for builds ({e}); builds stay on eMMC", b.display()));
+            return;
+        }
     }
-    match nix::version() {
+    match version {
         // `build-dir` exists since Nix 2.22; older daemons take their builds' TMPDIR.
         Some(v) if v < (2, 22) => {
             r.lines.push(format!("Nix {}.{} has no build-dir: using TMPDIR", v.0, v.1));
@@ -215,6 +287,8 @@ fn bind_cache(cache: &Path, user: &str, r: &mut Report) -> Result<(), IoError> {
     }
     let via = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
     mount::bind(&src, &via).ctx(format!("bind {} on {}", src.display(), target.display()))?;
+    // The bind keeps the cache subvolume's nosuid,nodev (a bind mount copies its source's
+    // per-mount flags); it is not remounted through the user's path, which they may change.
     r.lines.push(format!("cache for {user}: {} on {}", src.display(), target.display()));
     Ok(())
 }

@@ -58,7 +58,7 @@ fn copy_into_lower(paths: &[String]) -> Result<(), PinError> {
         mount::bind(Path::new(LOWER_STORE), view).ctx("bind the lower store")?;
         mount::remount_bind(view, 0).ctx("make the lower view writable")?;
         let to = format!("local?real={PIN_VIEW}&state={LOWER_STATE}");
-        let mut copy = nix::command("nix");
+        let mut copy = overlay::trusted_command("nix")?;
         copy.args(["--extra-experimental-features", "nix-command", "copy", "--no-check-sigs", "--from", "daemon"])
             .args(["--to", &to])
             .args(paths)

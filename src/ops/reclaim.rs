@@ -1,7 +1,6 @@
 //! `nix-ssd reclaim [-- GC-ARGS…]`: frees a full SSD. Releases the space reserve (so that Nix
 //! can open its database on a full SSD), collects garbage through nix-daemon (`nix-store --gc`
 //! plus the arguments), then makes the reserve again if there is room.
-use crate::nix;
 use crate::overlay;
 use crate::reserve::{self, mib, settle};
 use crate::sys::{CmdError, Context, IoError, cmd};
@@ -27,7 +26,8 @@ pub fn reclaim(gc_args: &[String]) -> Result<Vec<String>, ReclaimError> {
         settle(&dir);
     }
     // Through the daemon: it has the overlay store; root's default store would be the lower one.
-    let gc = cmd::status(nix::command("nix-store").arg("--gc").args(gc_args).env("NIX_REMOTE", "daemon"));
+    let gc = overlay::trusted_command("nix-store")
+        .and_then(|mut c| cmd::status(c.arg("--gc").args(gc_args).env("NIX_REMOTE", "daemon")));
     settle(&dir);
     match reserve::maintain(&dir) {
         Ok(o) => lines.push(o.to_string()),

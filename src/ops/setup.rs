@@ -5,7 +5,7 @@
 //! keeping every file in @upper. Every step is reported before it runs; `--dry-run` reports and
 //! stops.
 use super::Progress;
-use crate::paths::{BUILD_DIR_MODE, CACHE_DIR_MODE, OVERLAY_DIRS, SETUP_TOP, UPPER};
+use crate::paths::{BUILD_DIR_MODE, CACHE_DIR_MODE, ENROLLED, OVERLAY_DIRS, SETUP_TOP, UPPER};
 use crate::sys::mount::{self, enter_private_namespace, is_mountpoint, mounts};
 use crate::sys::{CmdError, Context, IoError, cmd};
 use std::fs;
@@ -37,18 +37,37 @@ pub enum SetupError {
     Cmd(#[from] CmdError),
     #[error(transparent)]
     Io(#[from] IoError),
+    #[error(transparent)]
+    Enrol(#[from] crate::enrol::EnrolError),
 }
 
 /// One step, printed before it runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
-    Mkfs { device: String, label: String, force: bool },
-    MountTop { device: String },
+    Mkfs {
+        device: String,
+        label: String,
+        force: bool,
+    },
+    MountTop {
+        device: String,
+    },
     Subvolume(String),
-    RenameSubvolume { from: String, to: String },
-    MoveInto { subvolume: String, dir: String },
+    RenameSubvolume {
+        from: String,
+        to: String,
+    },
+    MoveInto {
+        subvolume: String,
+        dir: String,
+    },
     DeleteSubvolume(String),
-    Dir { path: String, mode: u32 },
+    Dir {
+        path: String,
+        mode: u32,
+    },
+    /// Record the file system's UUID as this machine's SSD.
+    Enrol,
 }
 
 impl std::fmt::Display for Step {
@@ -67,6 +86,9 @@ impl std::fmt::Display for Step {
                 write!(f, "btrfs subvolume delete {s}   (the old overlay workdir: overlayfs scratch only)")
             }
             Step::Dir { path, mode } => write!(f, "mkdir -m {mode:o} {path}   (owner root)"),
+            Step::Enrol => {
+                write!(f, "record the btrfs UUID in {ENROLLED}   (this machine stacks only the SSDs enrolled there)")
+            }
         }
     }
 }
@@ -113,6 +135,7 @@ pub fn plan(
     }
     steps.push(Step::Dir { path: l.build.clone(), mode: BUILD_DIR_MODE });
     steps.push(Step::Dir { path: l.cache.clone(), mode: CACHE_DIR_MODE });
+    steps.push(Step::Enrol);
     Ok(steps)
 }
 
@@ -201,6 +224,10 @@ fn run_step(step: &Step, top: &Path) -> Result<(), SetupError> {
             }
             fs::set_permissions(&p, fs::Permissions::from_mode(*mode)).ctx(format!("chmod {path}"))?;
             std::os::unix::fs::chown(&p, Some(0), Some(0)).ctx(format!("chown {path}"))?;
+            Ok(())
+        }
+        Step::Enrol => {
+            crate::enrol::record(&crate::enrol::uuid_of(top)?)?;
             Ok(())
         }
     }

@@ -42,7 +42,7 @@ pub fn sync_roots() -> Result<String, SyncRootsError> {
             return Ok(format!("{ENV_FILE} names no overlay store: left the eMMC roots as they are"));
         };
         let out = cmd::output(
-            nix::command("nix-store")
+            overlay::trusted_command("nix-store")?
                 .args(["--query", "--requisites"])
                 .args(&upper_paths)
                 .env_remove("NIX_REMOTE")

@@ -63,6 +63,33 @@ pub fn create_new_nofollow(p: &Path, mode: u32) -> io::Result<fs::File> {
         .open(p)
 }
 
+/// statfs(2) magic of btrfs.
+const BTRFS_SUPER_MAGIC: i64 = 0x9123_683E;
+/// `_IOR(0x94, 31, struct btrfs_ioctl_fs_info_args)` (1024 bytes; the fsid at offset 16).
+const BTRFS_IOC_FS_INFO: libc::c_ulong = 0x8400_941F;
+
+/// The btrfs file system UUID (fsid) of the file system holding the directory `dir`, or None
+/// if it is not btrfs. The directory is opened without following a symlink.
+pub fn btrfs_fsid(dir: &Path) -> io::Result<Option<[u8; 16]>> {
+    let fd = open_dir_at(None, dir, false)?;
+    // SAFETY: fstatfs fills the zeroed struct it is given, on a descriptor we own.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstatfs(fd.as_raw_fd(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if st.f_type as i64 != BTRFS_SUPER_MAGIC {
+        return Ok(None);
+    }
+    let mut args = [0u8; 1024];
+    // SAFETY: BTRFS_IOC_FS_INFO writes at most 1024 bytes into the buffer it is given.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), BTRFS_IOC_FS_INFO as _, args.as_mut_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut fsid = [0u8; 16];
+    fsid.copy_from_slice(&args[16..32]);
+    Ok(Some(fsid))
+}
+
 /// Size and room of a file system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Space {
@@ -104,12 +131,19 @@ pub fn fallocate(f: &fs::File, len: u64) -> io::Result<()> {
 /// Writes `body` to `path` atomically (a temporary file beside it, renamed over it), mode 0644,
 /// creating the parent directory (mode 0755) when missing.
 pub fn write_atomic(path: &Path, body: &str) -> Result<(), IoError> {
+    write_atomic_mode(path, body, 0o644, 0o755)
+}
+
+/// [`write_atomic`] with the file's mode and its parent directory's mode (if made), synced to
+/// disk before the rename.
+pub fn write_atomic_mode(path: &Path, body: &str, mode: u32, dir_mode: u32) -> Result<(), IoError> {
     if let Some(dir) = path.parent() {
-        fs::DirBuilder::new().mode(0o755).recursive(true).create(dir).ctx(format!("mkdir {}", dir.display()))?;
+        fs::DirBuilder::new().mode(dir_mode).recursive(true).create(dir).ctx(format!("mkdir {}", dir.display()))?;
     }
     let tmp = path.with_extension("tmp");
     let mut f = fs::File::create(&tmp).ctx(format!("create {}", tmp.display()))?;
-    f.set_permissions(fs::Permissions::from_mode(0o644)).ctx(format!("chmod {}", tmp.display()))?;
+    f.set_permissions(fs::Permissions::from_mode(mode)).ctx(format!("chmod {}", tmp.display()))?;
     f.write_all(body.as_bytes()).ctx(format!("write {}", tmp.display()))?;
+    f.sync_all().ctx(format!("sync {}", tmp.display()))?;
     fs::rename(&tmp, path).ctx(format!("rename {}", path.display()))
 }

@@ -71,6 +71,20 @@ fn ladder(f: &Facts) -> (Health, Vec<String>) {
     if !present {
         return broken(format!("{} is gone but {} is still mounted: {removed}", p.device, p.primary().target));
     }
+    if let Some(e) = &f.enrolment_error {
+        return broken(format!("nothing of the SSD is used: {e}"));
+    }
+    if f.device.enrolled == Some(false) {
+        let d = &f.device;
+        return broken(format!(
+            "{} ({}, UUID {}) is not enrolled on this machine: nothing of it is stacked, bound or built on; \
+             if it is this machine's SSD, run `nix-ssd enroll {}` and reboot",
+            d.node,
+            d.fs_type.as_deref().unwrap_or("unknown fs"),
+            d.uuid.as_deref().unwrap_or("?"),
+            d.node
+        ));
+    }
     if !primary {
         return broken(format!(
             "{} is present but {} is not mounted (see `journalctl -u {}`)",
@@ -137,6 +151,8 @@ mod tests {
                 present: true,
                 fs_type: Some("btrfs".into()),
                 label: Some("NIX_SSD".into()),
+                uuid: Some("4f1c0021-abcd-ef01-2345-6789aabbccdd".into()),
+                enrolled: Some(true),
             },
             mounts,
             store: StoreStatus {
@@ -161,6 +177,7 @@ mod tests {
                 reserve_path: "/mnt/nix-ssd/overlay/reserve".into(),
             }),
             boot_default: BootDefault::OnLower,
+            enrolment_error: None,
             plan: Some(p),
         }
     }
@@ -214,6 +231,22 @@ mod tests {
         f.store = StoreStatus::default();
         f.daemon.store = None;
         check(&f, Health::Broken, "is still mounted: the SSD was removed while running");
+    }
+
+    #[test]
+    fn foreign_device_is_broken() {
+        // activate unmounts what it refuses: the device is there, nothing mounted, no overlay
+        let mut f = unmounted(healthy());
+        f.device.enrolled = Some(false);
+        f.store = StoreStatus::default();
+        check(&f, Health::Broken, "UUID 4f1c0021-abcd-ef01-2345-6789aabbccdd) is not enrolled on this machine");
+        check(&f, Health::Broken, "run `nix-ssd enroll /dev/disk/by-label/NIX_SSD`");
+    }
+
+    #[test]
+    fn untrusted_enrolment_is_broken() {
+        let f = Facts { enrolment_error: Some("/var/lib/nix-ssd/enrolled is not root-owned".into()), ..healthy() };
+        check(&f, Health::Broken, "nothing of the SSD is used: /var/lib/nix-ssd/enrolled");
     }
 
     #[test]

@@ -65,6 +65,10 @@ pub struct DeviceStatus {
     pub present: bool,
     pub fs_type: Option<String>,
     pub label: Option<String>,
+    /// The file system UUID (blkid).
+    pub uuid: Option<String>,
+    /// Is that UUID enrolled as this machine's SSD (null: not known)?
+    pub enrolled: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -159,9 +163,15 @@ impl Status {
         let d = &self.device;
         let what = if d.present {
             format!(
-                "present, {} labelled {}",
+                "present, {} labelled {}{}",
                 d.fs_type.as_deref().unwrap_or("unknown fs"),
-                d.label.as_deref().unwrap_or("-")
+                d.label.as_deref().unwrap_or("-"),
+                match (&d.uuid, d.enrolled) {
+                    (Some(u), Some(true)) => format!(", UUID {u} (enrolled)"),
+                    (Some(u), Some(false)) => format!(", UUID {u} (NOT enrolled)"),
+                    (Some(u), None) => format!(", UUID {u}"),
+                    (None, _) => String::new(),
+                }
             )
         } else {
             "absent".into()

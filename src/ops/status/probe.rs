@@ -35,6 +35,8 @@ pub struct Facts {
     /// The overlay subvolume's room and space reserve, when it is mounted in overlay mode.
     pub ssd_space: Option<SsdSpace>,
     pub boot_default: BootDefault,
+    /// Why the enrolment list cannot be read or trusted, if it cannot.
+    pub enrolment_error: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,8 +102,13 @@ pub fn probe() -> Facts {
         drift: Vec::new(),
         ssd_space: None,
         boot_default: boot_default(),
+        enrolment_error: None,
         plan,
     };
+    match crate::enrol::enrolled() {
+        Ok(e) => f.device.enrolled = f.device.uuid.as_ref().map(|u| e.contains(&u.to_ascii_lowercase())),
+        Err(e) => f.enrolment_error = Some(e.to_string()),
+    }
     if let Some(p) = &f.plan {
         f.drift = layout_drift(p, &f);
         f.ssd_space = ssd_space(p, &f);
@@ -128,15 +135,16 @@ fn mount_status(p: &Plan, all: &[MountInfo]) -> Vec<MountStatus> {
 fn device_status(spec: &crate::generator::config::DeviceSpec) -> DeviceStatus {
     let node = plan::device_node(spec);
     let present = Path::new(&node).exists();
-    let (fs_type, label) = if present { blkid(&node) } else { (None, None) };
-    DeviceStatus { spec: spec.to_string(), node, present, fs_type, label }
+    let [fs_type, label, uuid] = if present { blkid(&node) } else { [None, None, None] };
+    DeviceStatus { spec: spec.to_string(), node, present, fs_type, label, uuid, enrolled: None }
 }
 
-fn blkid(node: &str) -> (Option<String>, Option<String>) {
-    let Ok(out) = cmd::probe(Command::new("blkid").args(["-o", "export", node])) else { return (None, None) };
+/// TYPE, LABEL and UUID of the device.
+fn blkid(node: &str) -> [Option<String>; 3] {
+    let Ok(out) = cmd::probe(Command::new("blkid").args(["-o", "export", node])) else { return [None, None, None] };
     let (devs, _) = crate::generator::blkid::parse_export(&out);
     let d = devs.first();
-    (d.and_then(|d| d.tag("TYPE")).map(String::from), d.and_then(|d| d.tag("LABEL")).map(String::from))
+    ["TYPE", "LABEL", "UUID"].map(|t| d.and_then(|d| d.tag(t)).map(String::from))
 }
 
 fn store_status(all: &[MountInfo]) -> StoreStatus {
@@ -226,12 +234,9 @@ fn boot_default() -> BootDefault {
         return BootDefault::NotChecked;
     }
     let Ok(target) = nix::store_path(BOOT_PROFILE) else { return BootDefault::NotChecked };
-    let query = cmd::output(
-        nix::command("nix-store")
-            .args(["--query", "--requisites", &target])
-            .env("NIX_REMOTE", "daemon")
-            .env_remove("NIX_CONFIG"),
-    );
+    let query = overlay::trusted_command("nix-store").and_then(|mut c| {
+        cmd::output(c.args(["--query", "--requisites", &target]).env("NIX_REMOTE", "daemon").env_remove("NIX_CONFIG"))
+    });
     let out = match query {
         Ok(o) => o,
         Err(CmdError::Failed { stderr, .. }) => return BootDefault::Unknown { target, why: stderr },
