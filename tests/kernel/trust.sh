@@ -1,0 +1,235 @@
+#!/usr/bin/env bash
+# Device trust on the real kernel, tried as an attacker with a USB port would: btrfs sticks
+# labelled NIX_SSD on loop devices, a stand-in lower store (tmpfs on /nix), the real
+# `nix-ssd setup`, `activate` and `status`, everything in private mount namespaces.
+#
+#   sudo tests/kernel/trust.sh        (NIX_SSD_CLI=/path/to/nix-ssd to test another binary)
+#
+# Scenarios (each in its own nested mount namespace):
+#   foreign    a stick made by hand (no `nix-ssd setup`): upper owned by uid 1000 mode 0777,
+#              a file over a lower store path, a `nix-daemon` of its own -> nothing stacked or
+#              run, its mounts detached, status exit 2 naming the device, its UUID, `enroll`
+#   shadow     an enrolled SSD whose upper layer replaces a lower file and whites out a lower
+#              path -> both moved to quarantine/, the lower store's files are what is seen
+#   elevate    an enrolled SSD with a setuid-root program and a 0666 block device node ->
+#              nosuid,nodev: the program runs without root, the node cannot be opened
+#   owner      an enrolled SSD whose upper is uid 1000 mode 0777 -> refused, nothing stacked
+#   symlink    an enrolled SSD whose upper is a symlink -> refused, nothing stacked
+#   readonly   with the overlay up, root cannot write or delete in /nix/store
+#   cost       the shadowing check on an upper layer of 50 000 entries (ms, printed)
+# Enrolment lives on a tmpfs over /var/lib in the namespace: the host's is never touched.
+# Loop devices are detached on exit. Last line: `trust: N passed, M failed`.
+set -uo pipefail
+SELF=$(readlink -f "${BASH_SOURCE[0]}")
+REPO=$(cd "$(dirname "$SELF")/../.." && pwd)
+# shellcheck source=../lib/check.sh
+. "${CHECK_SH:-$REPO/tests/lib/check.sh}"
+CHECK_SUITE=trust
+EVIL=0123456789abcdfghijklmnpqrsvwxyz-evil   # a store-path name only the SSD has
+
+# ------------------------------------------------------------ in the namespace ---
+fake_nix() { # the lower store: two paths, a database, /run for the env file
+    mount -t tmpfs -o mode=0755 trust-nix /nix && mount --make-shared /nix || return 1
+    mkdir -p /nix/store/aaaa-hello/bin /nix/store/bbbb-dir/sub /nix/var/nix/db
+    echo genuine-lower-content > /nix/store/aaaa-hello/bin/hello
+    echo lower3 > /nix/store/bbbb-dir/sub/f
+    mkdir -p /nix/store/hhhh-nix/bin   # the machine's own nix-daemon, found through PATH
+    printf '#!/bin/sh\necho "nix-daemon (Nix) 2.26.3"\n' > /nix/store/hhhh-nix/bin/nix-daemon
+    chmod 0755 /nix/store/hhhh-nix/bin/nix-daemon
+    : > /nix/var/nix/db/db.sqlite
+    mount -t tmpfs -o mode=0755 trust-run /run
+}
+
+mount_ssd() { # LOOP: the subvolumes with the generator's options (our SSD made afresh first)
+    local o=compress=zstd,noatime,nosuid,nodev
+    if [ "$1" = "$OURS" ]; then "$NSSD" setup --force "$OURS" > "$W/setup.log" 2>&1 || return 1; fi
+    mkdir -p "$W/mnt/overlay" "$W/mnt/build"
+    mount -t btrfs -o "subvol=@overlay,$o" "$1" "$W/mnt/overlay" &&
+        mount -t btrfs -o "subvol=@build,$o" "$1" "$W/mnt/build"
+}
+
+activate() { # -> ACT_RC, ACT_OUT
+    ACT_OUT=$(PATH=/nix/store/hhhh-nix/bin:$PATH timeout 60 "$NSSD" activate --mode overlay --overlay-dir "$W/mnt/overlay" \
+        --build-dir "$W/mnt/build" --env-file /run/nix-ssd/nix-daemon.env 2>&1)
+    ACT_RC=$?
+    sed 's/^/    | /' <<<"$ACT_OUT"
+}
+
+store_fs() { findmnt -n -o FSTYPE --target /nix/store | tail -1; }
+
+not_stacked() { # NAME
+    check_eq "$1: activate exits 0 (the machine goes on)" "$ACT_RC" 0
+    check_eq "$1: nothing stacked on /nix/store" "$(store_fs)" tmpfs
+    check_eq "$1: the lower file is what is seen" "$(cat /nix/store/aaaa-hello/bin/hello)" genuine-lower-content
+    if grep -qs local-overlay /run/nix-ssd/nix-daemon.env; then fail "$1: the env file names the overlay store"
+    else pass "$1: the daemon keeps the lower store (no overlay store in its env file)"; fi
+}
+
+scenario_foreign() {
+    fake_nix && mount_ssd "$FOREIGN" || { fail "foreign: setup"; return; }
+    activate
+    not_stacked foreign
+    check_has "foreign: activate says it is not enrolled" "$ACT_OUT" "is not enrolled on this machine"
+    check_has "foreign: ... and how to enrol it" "$ACT_OUT" "nix-ssd enroll $FOREIGN"
+    check "foreign: its mounts are detached" bash -c "! mountpoint -q '$W/mnt/overlay' && ! mountpoint -q '$W/mnt/build'"
+    check "foreign: its nix-daemon did not run" test ! -e "$W/stick-daemon-ran"
+    local st rc uuid
+    uuid=$(blkid -s UUID -o value "$FOREIGN")
+    st=$("$NSSD" status 2>&1); rc=$?
+    sed 's/^/    | /' <<<"$st"
+    check_eq "foreign: status exits 2 (broken)" "$rc" 2
+    check_has "foreign: status names the device and its UUID" "$st" "$FOREIGN (btrfs, UUID $uuid) is not enrolled"
+    check_has "foreign: status gives the enrol command" "$st" "nix-ssd enroll $FOREIGN"
+}
+
+scenario_shadow() {
+    fake_nix && mount_ssd "$OURS" || { fail "shadow: setup"; return; }
+    local u=$W/mnt/overlay/upper
+    mkdir -p "$u/aaaa-hello/bin" "$u/eeee-upper-only"
+    echo ATTACKER-CONTENT > "$u/aaaa-hello/bin/hello"
+    echo upper-path > "$u/eeee-upper-only/f"
+    mknod "$u/bbbb-dir" c 0 0   # a whiteout: deletes the lower path from view
+    mkdir -p "$u/hhhh-nix/bin" "$u/$EVIL/bin"   # programs root would run after stacking
+    printf '#!/bin/sh\ntouch %s\necho "nix-daemon (Nix) 2.26.3"\n' "$W/upper-daemon-ran" > "$u/hhhh-nix/bin/nix-daemon"
+    printf '#!/bin/sh\ntouch %s\n' "$W/upper-tool-ran" > "$u/$EVIL/bin/nix-store"
+    chmod 0755 "$u/hhhh-nix/bin/nix-daemon" "$u/$EVIL/bin/nix-store"
+    activate
+    check_eq "shadow: activate exits 0" "$ACT_RC" 0
+    check_eq "shadow: the overlay is stacked" "$(store_fs)" overlay
+    check_eq "shadow: the lower file wins over the upper one" "$(cat /nix/store/aaaa-hello/bin/hello)" genuine-lower-content
+    check "shadow: the whited-out lower path is back" test -f /nix/store/bbbb-dir/sub/f
+    check_eq "shadow: an upper-only path is seen" "$(cat /nix/store/eeee-upper-only/f)" upper-path
+    check_has "shadow: activate says what it moved" "$ACT_OUT" "moved 3 that would shadow it"
+    check "shadow: both are in quarantine/" bash -c "ls '$W/mnt/overlay/quarantine/'*/aaaa-hello/bin/hello && test -c \"\$(ls -d '$W/mnt/overlay/quarantine/'*/bbbb-dir)\""
+    check "shadow: the SSD's nix-daemon did not run" test ! -e "$W/upper-daemon-ran"
+    check_has "shadow: the machine's nix-daemon told the version (before stacking)" \
+        "$(cat /run/nix-ssd/nix-daemon.env)" "fsync-store-paths = true"
+    local out rc
+    out=$(PATH=/nix/store/$EVIL/bin:$PATH "$NSSD" sync-roots 2>&1); rc=$?
+    check "shadow: sync-roots refuses a nix-store only the SSD has" test "$rc" -ne 0
+    check_has "shadow: ... and says why" "$out" "is only on the SSD (upper layer): not running it as root"
+    check "shadow: the SSD's nix-store did not run" test ! -e "$W/upper-tool-ran"
+    scenario_readonly
+}
+
+scenario_readonly() { # with the overlay up (after shadow)
+    check_opt "readonly: /nix/store is mounted ro" "$(findmnt -n -o OPTIONS /nix/store | tail -1)" ro
+    check "readonly: root cannot create a file in /nix/store" bash -c '! touch /nix/store/planted 2>/dev/null'
+    check "readonly: root cannot delete a lower path" bash -c '! rm -rf /nix/store/aaaa-hello 2>/dev/null; test -f /nix/store/aaaa-hello/bin/hello'
+    check "readonly: no whiteout was made in the upper layer" test ! -e "$W/mnt/overlay/upper/aaaa-hello"
+    # the daemon's way (Nix's makeStoreWritable): a private namespace and a writable remount
+    check "readonly: in its own namespace (as nix-daemon) the store is writable" unshare --mount --propagation private \
+        bash -c 'mount -o remount,bind,rw /nix/store && touch /nix/store/ffff-daemon-made'
+    check "readonly: what the daemon writes lands in the upper layer" test -e "$W/mnt/overlay/upper/ffff-daemon-made"
+}
+
+scenario_elevate() {
+    fake_nix && mount_ssd "$OURS" || { fail "elevate: setup"; return; }
+    local u=$W/mnt/overlay/upper maj min
+    mkdir -p "$u/cccc-su/bin" "$u/dddd-dev"
+    cp /usr/bin/id "$u/cccc-su/bin/id" && chown 0:0 "$u/cccc-su/bin/id" && chmod 4755 "$u/cccc-su/bin/id"
+    read -r maj min < <(stat -c '%t %T' "$OURS")
+    mknod -m 0666 "$u/dddd-dev/disk" b $((16#$maj)) $((16#$min))
+    activate
+    check_eq "elevate: the overlay is stacked" "$(store_fs)" overlay
+    local o; o=$(findmnt -n -o OPTIONS /nix/store | tail -1)
+    check_opt "elevate: the overlay is nosuid" "$o" nosuid
+    check_opt "elevate: the overlay is nodev" "$o" nodev
+    check_has "elevate: redirect_dir=nofollow" "$(findmnt -n -o OPTIONS /nix/store | tail -1)" "redirect_dir=nofollow"
+    check_eq "elevate: a setuid-root program from the SSD gives nobody no root" \
+        "$(setpriv --reuid=65534 --regid=65534 --clear-groups /nix/store/cccc-su/bin/id -u 2>&1)" 65534
+    check_eq "elevate: ... nor through the subvolume mount" \
+        "$(setpriv --reuid=65534 --regid=65534 --clear-groups "$u/cccc-su/bin/id" -u 2>&1)" 65534
+    check "elevate: a 0666 block device node on the SSD cannot be opened" \
+        bash -c "! setpriv --reuid=65534 --regid=65534 --clear-groups head -c1 /nix/store/dddd-dev/disk >/dev/null 2>&1"
+    check "elevate: ... not even by root" bash -c "! head -c1 /nix/store/dddd-dev/disk >/dev/null 2>&1"
+}
+
+scenario_owner() {
+    fake_nix && mount_ssd "$OURS" || { fail "owner: setup"; return; }
+    chown 1000 "$W/mnt/overlay/upper" && chmod 0777 "$W/mnt/overlay/upper"
+    activate
+    not_stacked owner
+    check_has "owner: activate says which path and what it found" "$ACT_OUT" "upper is owned by uid 1000 with mode 777"
+}
+
+scenario_symlink() {
+    fake_nix && mount_ssd "$OURS" || { fail "symlink: setup"; return; }
+    mv "$W/mnt/overlay/upper" "$W/mnt/overlay/upper.real" && ln -s upper.real "$W/mnt/overlay/upper"
+    activate
+    not_stacked symlink
+    check_has "symlink: activate says upper is not a plain directory" "$ACT_OUT" "upper: it is not a directory (or a symlink)"
+}
+
+scenario_cost() {
+    fake_nix && mount_ssd "$OURS" || { fail "cost: setup"; return; }
+    local u=$W/mnt/overlay/upper
+    python3 -c 'import os,sys; [os.mkdir(os.path.join(sys.argv[1], "%032d-p%d" % (i, i))) for i in range(50000)]' "$u"
+    sync; echo 3 > /proc/sys/vm/drop_caches   # cold, as at boot
+    activate
+    local ms; ms=$(grep -o 'checked 50000 upper-layer entries against the lower store in [0-9]* ms' <<<"$ACT_OUT" | grep -o '[0-9]* ms')
+    if [ -n "$ms" ]; then pass "cost: the shadowing check ran over 50000 upper entries"; info "cost: shadowing check on 50000 upper entries: $ms"
+    else fail "cost: no timing of 50000 entries in the activate output"; fi
+    check_eq "cost: the overlay is stacked" "$(store_fs)" overlay
+}
+
+ns_main() {
+    mount -t tmpfs -o mode=0755 trust-varlib /var/lib || exit 1   # enrolment, this namespace only
+    mkdir -p "$W/etc-systemd"
+    printf '[nix-ssd]\ndevice = %s\nmount-point = %s\n' "$FOREIGN" "$W/mnt" > "$W/etc-systemd/nix-ssd-generator.conf"
+    mount --bind "$W/etc-systemd" /etc/systemd || exit 1          # status reads the config here
+    "$NSSD" setup "$OURS" > "$W/setup.log" 2>&1 || { cat "$W/setup.log"; fail "nix-ssd setup of the enrolled SSD"; exit 1; }
+    check_has "setup enrols what it makes" "$(cat /var/lib/nix-ssd/enrolled)" "$(blkid -s UUID -o value "$OURS")"
+    check_eq "the enrolment file is root's, mode 600" "$(stat -c '%u %a' /var/lib/nix-ssd/enrolled)" "0 600"
+    check_has "enroll refuses a non-btrfs device" "$("$NSSD" enroll /dev/null 2>&1)" "not btrfs"
+    local s
+    for s in foreign shadow elevate owner symlink cost; do
+        echo "  -- $s"
+        unshare --mount --propagation private bash "$SELF" --scenario "$s"
+    done
+}
+
+make_foreign() { # IMG: what an attacker makes by hand, labelled NIX_SSD
+    mkfs.btrfs -q -f -L NIX_SSD "$1" >/dev/null || return 1
+    unshare --mount bash -ec '
+        d=$(mktemp -d); mount "$1" "$d"
+        for s in @overlay @build @cache; do btrfs -q subvolume create "$d/$s" >/dev/null; done
+        mkdir -p "$d/@overlay/upper/aaaa-hello/bin" "$d/@overlay/work" "$d/@overlay/state" "$d/@overlay/upper/gggg-nix/bin"
+        chown 1000 "$d/@overlay/upper"; chmod 0777 "$d/@overlay/upper"
+        echo ATTACKER-CONTENT > "$d/@overlay/upper/aaaa-hello/bin/hello"
+        printf "#!/bin/sh\ntouch %s\necho nix-daemon \\(Nix\\) 2.26.3\n" "$2/stick-daemon-ran" > "$d/@overlay/upper/gggg-nix/bin/nix-daemon"
+        chmod 0755 "$d/@overlay/upper/gggg-nix/bin/nix-daemon"
+        umount "$d"; rmdir "$d"' _ "$1" "$W"
+}
+
+outer_main() {
+    need_root
+    NSSD=${NIX_SSD_CLI:-$REPO/target/release/nix-ssd}
+    [ -x "$NSSD" ] || abort "no $NSSD: cargo build --release first"
+    command -v mkfs.btrfs >/dev/null || abort "mkfs.btrfs missing (btrfs-progs)"
+    W=$(mktemp -d /var/tmp/nix-ssd-trust.XXXXXX)
+    export W NSSD CHECK_RESULTS=$W/results
+    : > "$CHECK_RESULTS"
+    LOOPS=()
+    MADE_NIX=0
+    cleanup() {
+        local l; for l in "${LOOPS[@]}"; do losetup -d "$l" 2>/dev/null; done
+        if ((MADE_NIX)); then rmdir /nix 2>/dev/null; fi
+        if ! grep -q " $W" /proc/self/mountinfo; then rm -rf "$W"; fi
+    }
+    trap cleanup EXIT
+    truncate -s 512M "$W/ours.img" "$W/foreign.img"
+    make_foreign "$W/foreign.img" || abort "making the foreign stick"
+    OURS=$(losetup --find --show "$W/ours.img") && LOOPS+=("$OURS") || abort "losetup"
+    FOREIGN=$(losetup --find --show "$W/foreign.img") && LOOPS+=("$FOREIGN") || abort "losetup"
+    export OURS FOREIGN
+    if [ ! -e /nix ]; then mkdir /nix && MADE_NIX=1; fi
+    unshare --mount --propagation private bash "$SELF" --ns || fail "the namespace stage exited $?"
+    summary
+}
+
+case "${1:-}" in
+--ns) ns_main ;;
+--scenario) "scenario_$2" ;;
+*) outer_main ;;
+esac
