@@ -49,5 +49,5 @@ pub fn decode(data: &[u8]) -> Inputs {
         devices.extend(d);
         device_notes.extend(e.iter().map(|e| format!("export: {e}; skipped")));
     }
-    Inputs { cmdline, config_files, devices, device_notes }
+    Inputs { cmdline, config_files, devices, device_notes, enrolled: Vec::new() }
 }

@@ -34,12 +34,9 @@ pub fn uuid_of(dir: &Path) -> Result<String, EnrolError> {
     }
 }
 
-/// The UUIDs in an enrolment file's text: one a line, `#` starts a comment, case ignored.
+/// The UUIDs in an enrolment file's text (the generator reads it too).
 pub fn parse(text: &str) -> BTreeSet<String> {
-    text.lines()
-        .map(|l| l.split('#').next().unwrap_or("").trim().to_ascii_lowercase())
-        .filter(|l| l.len() == 36 && l.chars().all(|c| c.is_ascii_hexdigit() || c == '-'))
-        .collect()
+    crate::generator::sources::parse_enrolled(text).into_iter().collect()
 }
 
 /// Every enrolled UUID. A file that is missing adds nothing; one that is not root-owned or is

@@ -23,6 +23,9 @@ pub struct Inputs {
     pub devices: Vec<Device>,
     /// Problems met while reading device data (named source, what was skipped).
     pub device_notes: Vec<String>,
+    /// The btrfs UUIDs enrolled as this machine's SSD, as far as they can be read this early
+    /// (they only settle which of several devices matching the device spec is meant).
+    pub enrolled: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -184,17 +187,85 @@ pub fn device_node(spec: &DeviceSpec) -> String {
     }
 }
 
-/// Finds the device in what is known, most trusted source first.
-pub fn find_device<'a>(devices: &'a [Device], spec: &DeviceSpec) -> Option<&'a Device> {
+/// Every known device that matches the spec, most trusted source first, each once (the same
+/// device seen by several sources is the one with the same UUID or node).
+pub fn matching_devices<'a>(devices: &'a [Device], spec: &DeviceSpec) -> Vec<&'a Device> {
     let node = device_node(spec);
     let link = node.strip_prefix("/dev/").unwrap_or(&node).to_string();
-    devices.iter().find(|d| {
+    let mut out: Vec<&Device> = Vec::new();
+    for d in devices {
         let by_tag = match spec {
             DeviceSpec::Tag(t, v) => d.tag(t.name()) == Some(v.as_str()),
             DeviceSpec::Path(p) => d.devname.as_deref() == Some(p.as_str()),
         };
-        by_tag || d.links.contains(&link)
-    })
+        let same = |o: &&Device| {
+            (o.tag("UUID").is_some() && o.tag("UUID") == d.tag("UUID"))
+                || (o.devname.is_some() && o.devname == d.devname)
+        };
+        if (by_tag || d.links.contains(&link)) && !out.iter().any(same) {
+            out.push(d);
+        }
+    }
+    out
+}
+
+/// The device meant by the spec: of several that match (two disks with one label), the
+/// enrolled btrfs, else the only btrfs; else the first that matches.
+pub fn find_device<'a>(devices: &'a [Device], spec: &DeviceSpec, enrolled: &[String]) -> Option<&'a Device> {
+    let all = matching_devices(devices, spec);
+    let btrfs: Vec<&Device> = all.iter().copied().filter(|d| d.tag("TYPE") == Some("btrfs")).collect();
+    let is_enrolled = |d: &&Device| d.tag("UUID").is_some_and(|u| enrolled.iter().any(|e| e.eq_ignore_ascii_case(u)));
+    btrfs
+        .iter()
+        .copied()
+        .find(is_enrolled)
+        .or(if btrfs.len() == 1 { Some(btrfs[0]) } else { None })
+        .or(all.first().copied())
+}
+
+/// A device as the log names it: `/dev/sdb1 (vfat, UUID …)`.
+fn shown(d: &Device) -> String {
+    format!(
+        "{} ({}{})",
+        d.devname.as_deref().unwrap_or("?"),
+        d.tag("TYPE").unwrap_or("no file system"),
+        d.tag("UUID").map(|u| format!(", UUID {u}")).unwrap_or_default()
+    )
+}
+
+/// When several known devices match the spec, the one meant is named by its UUID (udev's
+/// `by-label` link points at whichever it saw last). Returns the node and a note.
+fn disambiguate(c: &Config, devices: &[Device], enrolled: &[String]) -> (String, Option<String>) {
+    let all = matching_devices(devices, &c.device);
+    let chosen = find_device(devices, &c.device, enrolled);
+    // decisive only if it is enrolled or the only btrfs: between foreign ones udev's link decides
+    let btrfs = all.iter().filter(|d| d.tag("TYPE") == Some("btrfs")).count();
+    let decisive = chosen
+        .and_then(|d| d.tag("UUID"))
+        .is_some_and(|u| btrfs == 1 || enrolled.iter().any(|e| e.eq_ignore_ascii_case(u)));
+    let uuid = chosen.filter(|d| decisive && d.tag("TYPE") == Some("btrfs")).and_then(|d| d.tag("UUID"));
+    match (all.len(), chosen, uuid) {
+        (2.., Some(d), Some(u)) => (
+            format!("/dev/disk/by-uuid/{}", encode_devnode_name(u)),
+            Some(format!(
+                "{} matches {} devices ({}): using {} by its UUID",
+                c.device,
+                all.len(),
+                all.iter().map(|d| shown(d)).collect::<Vec<_>>().join(", "),
+                shown(d)
+            )),
+        ),
+        (2.., _, _) => (
+            device_node(&c.device),
+            Some(format!(
+                "{} matches {} devices ({}) and none is an enrolled btrfs; `nix-ssd activate` uses only an enrolled one",
+                c.device,
+                all.len(),
+                all.iter().map(|d| shown(d)).collect::<Vec<_>>().join(", ")
+            )),
+        ),
+        _ => (device_node(&c.device), None),
+    }
 }
 
 /// Decides what to generate.
@@ -213,16 +284,17 @@ pub fn plan(inputs: &Inputs) -> Outcome {
         Err(why) => warnings.push(format!("cannot read the kernel command line ({why}); using the config files only")),
     }
     warnings.extend(inputs.device_notes.iter().cloned());
-    let result = decide(&config, &inputs.devices);
+    let result = decide(&config, &inputs.devices, &inputs.enrolled, &mut warnings);
     Outcome { result, config, warnings }
 }
 
-fn decide(c: &Config, devices: &[Device]) -> Result<Plan, Skip> {
+fn decide(c: &Config, devices: &[Device], enrolled: &[String], warnings: &mut Vec<String>) -> Result<Plan, Skip> {
     if !c.enabled {
         return Err(Skip::Disabled(c.mode_origin.clone()));
     }
-    let what = device_node(&c.device);
-    let fs_type = find_device(devices, &c.device).and_then(|d| d.tag("TYPE")).map(String::from);
+    let (what, note) = disambiguate(c, devices, enrolled);
+    warnings.extend(note);
+    let fs_type = find_device(devices, &c.device, enrolled).and_then(|d| d.tag("TYPE")).map(String::from);
     if let Some(t) = &fs_type
         && t != "btrfs"
     {

@@ -2,6 +2,7 @@
 //! regular files that are already there; never waits for a device, never runs a program.
 use super::blkid;
 use super::plan::{ConfigSource, Inputs};
+use crate::paths::{ENROLLED, ENROLLED_ETC};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -130,9 +131,33 @@ pub fn cmdline() -> Result<String, String> {
     }
 }
 
+/// The UUIDs in an enrolment file's text: one a line, `#` starts a comment, lowercase.
+pub fn parse_enrolled(text: &str) -> Vec<String> {
+    let mut v: Vec<String> = text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim().to_ascii_lowercase())
+        .filter(|l| l.len() == 36 && l.chars().all(|c| c.is_ascii_hexdigit() || c == '-'))
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// The enrolled UUIDs that can be read now (/var may not be mounted yet: then none).
+pub fn enrolled(root: &Root) -> Vec<String> {
+    let mut v: Vec<String> = [ENROLLED, ENROLLED_ETC]
+        .iter()
+        .filter_map(|f| read(&root.at(f)).ok())
+        .flat_map(|t| parse_enrolled(&t))
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
 /// All inputs.
 pub fn gather(root: &Root) -> Inputs {
     let mut device_notes = Vec::new();
     let devices = devices(root, &mut device_notes);
-    Inputs { cmdline: cmdline(), config_files: config_files(root), devices, device_notes }
+    Inputs { cmdline: cmdline(), config_files: config_files(root), devices, device_notes, enrolled: enrolled(root) }
 }

@@ -25,6 +25,7 @@ pub fn preview(cmdline: Option<String>, root: &Path, blkid_export: Option<&Path>
         config_files: sources::config_files(&root),
         devices,
         device_notes: notes,
+        enrolled: sources::enrolled(&root),
     };
     let outcome = plan::plan(&inputs);
     let mut out: Vec<String> = outcome.warnings.iter().map(|w| format!("# warning: {w}")).collect();

@@ -124,8 +124,13 @@ mod tests {
     /// A machine in overlay mode with everything as it should be: the SSD present, both
     /// subvolumes mounted, our overlay on /nix/store, the daemon on the overlay store.
     fn healthy() -> Facts {
-        let outcome =
-            plan(&Inputs { cmdline: Ok(String::new()), config_files: vec![], devices: vec![], device_notes: vec![] });
+        let outcome = plan(&Inputs {
+            cmdline: Ok(String::new()),
+            config_files: vec![],
+            devices: vec![],
+            device_notes: vec![],
+            enrolled: vec![],
+        });
         let p = outcome.result.clone().expect("the default plans overlay mode");
         let mounts = p
             .mounts

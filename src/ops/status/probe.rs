@@ -94,7 +94,8 @@ pub fn probe() -> Facts {
         decided_by: c.mode_origin.to_string(),
         summary: outcome.summary(),
         config_warnings: outcome.warnings.clone(),
-        device: device_status(&c.device),
+        // the plan's node: of several devices with the label, the one meant, by its UUID
+        device: device_status(&c.device, plan.as_ref().map(|p| p.what.clone())),
         mounts,
         store: store_status(&all),
         daemon: daemon_status(),
@@ -132,8 +133,8 @@ fn mount_status(p: &Plan, all: &[MountInfo]) -> Vec<MountStatus> {
         .collect()
 }
 
-fn device_status(spec: &crate::generator::config::DeviceSpec) -> DeviceStatus {
-    let node = plan::device_node(spec);
+fn device_status(spec: &crate::generator::config::DeviceSpec, node: Option<String>) -> DeviceStatus {
+    let node = node.unwrap_or_else(|| plan::device_node(spec));
     let present = Path::new(&node).exists();
     let [fs_type, label, uuid] = if present { blkid(&node) } else { [None, None, None] };
     DeviceStatus { spec: spec.to_string(), node, present, fs_type, label, uuid, enrolled: None }
