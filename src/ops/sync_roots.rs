@@ -9,6 +9,9 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 
+/// Store paths per `nix-store --query` (about 60 bytes each: far below ARG_MAX).
+const BATCH: usize = 4096;
+
 #[derive(Debug, thiserror::Error)]
 pub enum SyncRootsError {
     #[error(transparent)]
@@ -41,13 +44,18 @@ pub fn sync_roots() -> Result<String, SyncRootsError> {
         let Some(nix_config) = nix_config else {
             return Ok(format!("{ENV_FILE} names no overlay store: left the eMMC roots as they are"));
         };
-        let out = cmd::output(
-            overlay::trusted_command("nix-store")?
-                .args(["--query", "--requisites"])
-                .args(&upper_paths)
-                .env_remove("NIX_REMOTE")
-                .env("NIX_CONFIG", nix_config),
-        )?;
+        // In batches: one argument list of every upper path fails past ~26 000 of them
+        // (E2BIG, measured with 40 000).
+        let mut out = String::new();
+        for batch in upper_paths.chunks(BATCH) {
+            out += &cmd::output(
+                overlay::trusted_command("nix-store")?
+                    .args(["--query", "--requisites"])
+                    .args(batch)
+                    .env_remove("NIX_REMOTE")
+                    .env("NIX_CONFIG", &nix_config),
+            )?;
+        }
         for p in out.lines() {
             let name = p.trim_start_matches("/nix/store/");
             if nix::is_store_name(name) && !upper.join(name).exists() && Path::new(LOWER_STORE).join(name).exists() {
