@@ -20,7 +20,10 @@ fn allowed(path: &str) -> Option<&'static [(&'static str, &'static [&'static str
         ("Unit", &["Description", "Documentation", "SourcePath", "Wants", "After", "ConditionPathIsMountPoint"]),
         ("Service", &["Type", "RemainAfterExit", "ExecStart", "ExecStop"]),
     ];
-    const DAEMON: &[(&str, &[&str])] = &[("Unit", &["Wants", "After"]), ("Service", &["EnvironmentFile"])];
+    const DAEMON: &[(&str, &[&str])] = &[
+        ("Unit", &["Wants", "After", "DefaultDependencies", "Requires", "Conflicts", "Before"]),
+        ("Service", &["EnvironmentFile"]),
+    ];
     const SOCKET: &[(&str, &[&str])] = &[("Unit", &["Wants"])];
     const CLIENT: &[(&str, &[&str])] = &[("Unit", &["After"]), ("Service", &["EnvironmentFile"])];
     Some(match path {
@@ -40,7 +43,7 @@ fn required(path: &str) -> &'static [&'static str] {
         p if p.ends_with(".mount") => &["What", "Where", "Type", "Options", "ConditionPathExists"],
         p if p.ends_with("50-device-timeout.conf") => &["JobRunningTimeoutSec"],
         "nix-ssd.service" => &["ExecStart", "ConditionPathIsMountPoint", "Wants", "After", "Type"],
-        "nix-daemon.service.d/50-nix-ssd.conf" => &["Wants", "After", "EnvironmentFile"],
+        "nix-daemon.service.d/50-nix-ssd.conf" => &["Wants", "After", "EnvironmentFile", "DefaultDependencies"],
         "nix-daemon.socket.d/50-nix-ssd.conf" => &["Wants"],
         _ => &["After", "EnvironmentFile"],
     }
@@ -70,7 +73,7 @@ fn check_value(path: &str, key: &str, v: &str) -> Result<(), String> {
             return err("not a normalised path");
         }
     }
-    if matches!(key, "Wants" | "After") {
+    if matches!(key, "Wants" | "After" | "Requires" | "Conflicts" | "Before") {
         for u in v.split(' ') {
             if u.is_empty() || u.len() > 255 || u.starts_with('.') {
                 return err("not a list of valid unit names");
@@ -160,12 +163,8 @@ pub fn check_tree(files: &[(String, Option<String>)]) -> Result<(), String> {
     names.sort();
     let mounts: Vec<&str> = names.iter().copied().filter(|p| p.ends_with(".mount")).collect();
     let overlay = names.contains(&"nix-gc.service.d/50-nix-ssd.conf");
-    let mut expect: Vec<&str> = vec![
-        "multi-user.target.wants/nix-ssd.service",
-        "nix-daemon.service.d/50-nix-ssd.conf",
-        "nix-daemon.socket.d/50-nix-ssd.conf",
-        "nix-ssd.service",
-    ];
+    let mut expect: Vec<&str> =
+        vec!["nix-daemon.service.d/50-nix-ssd.conf", "nix-daemon.socket.d/50-nix-ssd.conf", "nix-ssd.service"];
     if overlay {
         expect.extend(["nix-gc.service.d/50-nix-ssd.conf", "nix-optimise.service.d/50-nix-ssd.conf"]);
     }
@@ -197,7 +196,7 @@ pub fn check_tree(files: &[(String, Option<String>)]) -> Result<(), String> {
             return Err(format!("{p}: unit name longer than 255 bytes"));
         }
         match content {
-            None if p == "multi-user.target.wants/nix-ssd.service" => {}
+            // none: a multi-user.target.wants/ link would make the boot wait for the SSD
             None => return Err(format!("{p}: unexpected symlink")),
             Some(t) => {
                 let kv = check_unit_text(p, t)?;

@@ -105,10 +105,8 @@ pub fn render(p: &Plan) -> Vec<OutFile> {
             ],
         ),
     ));
-    files.push(OutFile {
-        path: format!("multi-user.target.wants/{SERVICE}"),
-        content: Content::Symlink(format!("../{SERVICE}")),
-    });
+    // No multi-user.target.wants/ link: a target waits for every unit it wants, so the boot
+    // would wait for the SSD. nix-daemon's socket and service pull the service in instead.
     let common = [("SERVICE", SERVICE.to_string()), ("ENV_FILE", unit_value(ENV_FILE))];
     files.push(text("nix-daemon.service.d/50-nix-ssd.conf".into(), fill(DAEMON_SERVICE, &common)));
     files.push(text("nix-daemon.socket.d/50-nix-ssd.conf".into(), fill(DAEMON_SOCKET, &common)));
