@@ -44,16 +44,17 @@ let
 
   # Root's Nix commands open /nix/store directly (store `auto`); with the overlay up that is
   # the merged store with the eMMC database, and `nix-store --gc` there deletes paths that only
-  # the overlay store knows. While the overlay is up (nix-ssd activate wrote the daemon's
-  # environment file), root goes through the daemon like every other user.
-  daemonEnvFile = "/run/nix-ssd/nix-daemon.env";
-  # For commands that never read a login profile (sudo, scripts, services): nix.conf includes
-  # this file when it exists (`!include` ignores a missing file). It is meant to be written by
-  # `nix-ssd activate` while the overlay is up, holding `store = daemon`; the daemon itself is
-  # not affected because its NIX_CONFIG (from the environment file) names its own store.
+  # the overlay store knows. `nix-ssd activate` writes these two files only while the overlay
+  # is up and removes them otherwise, so everything below applies only while the overlay is up.
+  # - client.env (NIX_REMOTE=daemon): read by root's login shells (the profile snippet), by the
+  #   generator's nix-gc / nix-optimise drop-ins (`EnvironmentFile=-`, overlay mode) and by
+  #   nixos-upgrade (below).
+  # - nix-client.conf (store = daemon): nix.conf `!include`s it (a missing file is ignored) for
+  #   processes that read no profile (sudo, scripts); the daemon's own NIX_CONFIG names its store.
+  clientEnvFile = "/run/nix-ssd/client.env";
   clientConfFile = "/run/nix-ssd/nix-client.conf";
   rootThroughDaemon = ''
-    if [ "$(id -u)" = 0 ] && [ -e ${daemonEnvFile} ] && [ -z "''${NIX_REMOTE-}" ]; then
+    if [ "$(id -u)" = 0 ] && [ -e ${clientEnvFile} ] && [ -z "''${NIX_REMOTE-}" ]; then
       export NIX_REMOTE=daemon
     fi
   '';
@@ -70,20 +71,6 @@ let
   '';
   hasPreSwitchChecks = options.system ? preSwitchChecks;
 
-  rootServices = lib.filter (s: s.enable) [
-    {
-      name = "nix-gc";
-      enable = config.nix.gc.automatic or false;
-    }
-    {
-      name = "nix-optimise";
-      enable = config.nix.optimise.automatic or false;
-    }
-    {
-      name = "nixos-upgrade";
-      enable = config.system.autoUpgrade.enable or false;
-    }
-  ];
 in
 {
   options.services.nix-ssd = {
@@ -206,10 +193,13 @@ in
       default = cfg.mode == "overlay";
       defaultText = literalExpression ''config.services.nix-ssd.mode == "overlay"'';
       description = ''
-        While the overlay is up, make root's Nix commands use the daemon (`NIX_REMOTE=daemon`):
-        in root's login shells, and in the nix-gc, nix-optimise and nixos-upgrade services when
-        they are enabled. Root opening the merged store directly would use the internal
-        database and could garbage-collect paths that live on the SSD.
+        While the overlay is up, make root's Nix commands use the daemon (`NIX_REMOTE=daemon`,
+        from /run/nix-ssd/client.env, which `nix-ssd activate` writes only then): in root's
+        login shells, in processes that read nix.conf (`store = daemon` from an `!include`d
+        file) and in nixos-upgrade when it is enabled (nix-gc and nix-optimise get it from the
+        generator's drop-ins). Without the overlay root uses the internal store as usual. Root
+        opening the merged store directly would use the internal database and could
+        garbage-collect paths that live on the SSD.
       '';
     };
   };
@@ -244,16 +234,13 @@ in
     (mkIf (cfg.mode != "off" && cfg.rootThroughDaemon) {
       environment.extraInit = rootThroughDaemon;
       nix.extraOptions = "!include ${clientConfFile}";
-      systemd.services = lib.listToAttrs (
-        map (s: {
-          inherit (s) name;
-          value = {
-            environment.NIX_REMOTE = "daemon";
-            wants = [ "nix-daemon.socket" ];
-            after = [ "nix-daemon.socket" ];
-          };
-        }) rootServices
-      );
+      # Only a unit that exists: defining it otherwise would create a stub nixos-upgrade.service.
+      systemd.services = lib.optionalAttrs (config.system.autoUpgrade.enable or false) {
+        nixos-upgrade = {
+          after = [ "nix-ssd.service" ];
+          serviceConfig.EnvironmentFile = [ "-${clientEnvFile}" ];
+        };
+      };
     })
 
     (mkIf (cfg.mode != "off" && cfg.pinBootGenerations) (
