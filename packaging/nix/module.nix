@@ -4,8 +4,11 @@
 #   imports = [ ./packaging/nix/module.nix ];          # or the flake's nixosModules.default
 #   services.nix-ssd.enable = true;
 #
-# Needs NixOS 25.05 or later for the pre-switch pinning (system.preSwitchChecks); on older
-# releases it falls back to the GRUB / systemd-boot install hooks.
+# Needs NixOS 23.11 or later (asserted): the module sets `nix.settings` (22.05), the package
+# uses `lib.fileset` (23.11), `env` in mkDerivation and `hostPlatform.rust` (23.05) and
+# `systemdMinimal`. Options that only some releases have (system.preSwitchChecks, 24.11) are
+# defined only where they exist (`options ? …`), so importing the module never breaks an
+# evaluation, even with `enable = false`.
 {
   config,
   lib,
@@ -69,7 +72,10 @@ let
   pinInstallHook = ''
     ${cli} pin "$(readlink -f /nix/var/nix/profiles/system)"
   '';
-  hasPreSwitchChecks = options.system ? preSwitchChecks;
+  hasPreSwitchChecks = options ? system.preSwitchChecks;
+
+  # NixOS release this module and its package need (see the top of the file).
+  minRelease = "23.11";
 
 in
 {
@@ -208,6 +214,10 @@ in
     {
       assertions = [
         {
+          assertion = lib.versionAtLeast lib.trivial.release minRelease;
+          message = "services.nix-ssd needs NixOS ${minRelease} or later (this is ${lib.trivial.release}).";
+        }
+        {
           assertion = !(lib.hasPrefix "/nix/" "${cfg.mountPoint}/") && cfg.mountPoint != "/";
           message = "services.nix-ssd.mountPoint must not be /, /nix or below /nix.";
         }
@@ -222,13 +232,16 @@ in
       environment.etc."systemd/nix-ssd-generator.conf".text = configText;
     }
 
-    (mkIf (cfg.mode == "overlay") {
-      # nix-ssd activate points the daemon at local-overlay://; clients and `nix-ssd pin` need
-      # the same features to talk about it.
-      nix.settings.extra-experimental-features = [
-        "local-overlay-store"
-        "read-only-local-store"
-      ];
+    # nix-ssd activate points the daemon at local-overlay://; clients and `nix-ssd pin` need the
+    # same features to talk about it. (nix.settings: NixOS 22.05; without it the release
+    # assertion above says what is missing instead of an unknown option.)
+    (lib.optionalAttrs (options ? nix.settings) {
+      nix.settings = mkIf (cfg.mode == "overlay") {
+        extra-experimental-features = [
+          "local-overlay-store"
+          "read-only-local-store"
+        ];
+      };
     })
 
     (mkIf (cfg.mode != "off" && cfg.rootThroughDaemon) {
@@ -244,13 +257,15 @@ in
     })
 
     (mkIf (cfg.mode != "off" && cfg.pinBootGenerations) (
-      if hasPreSwitchChecks then
-        { system.preSwitchChecks.nix-ssd-pin = pinCheck; }
-      else
-        {
+      mkMerge [
+        (lib.optionalAttrs hasPreSwitchChecks { system.preSwitchChecks.nix-ssd-pin = pinCheck; })
+        (lib.optionalAttrs (!hasPreSwitchChecks && options ? boot.loader.grub.extraInstallCommands) {
           boot.loader.grub.extraInstallCommands = pinInstallHook;
+        })
+        (lib.optionalAttrs (!hasPreSwitchChecks && options ? boot.loader.systemd-boot.extraInstallCommands) {
           boot.loader.systemd-boot.extraInstallCommands = pinInstallHook;
-        }
+        })
+      ]
     ))
   ]);
 
