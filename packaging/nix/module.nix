@@ -14,6 +14,7 @@
   lib,
   pkgs,
   options,
+  extendModules,
   ...
 }:
 let
@@ -62,21 +63,44 @@ let
     fi
   '';
 
-  # Pin the new generation's closure into the eMMC store before it becomes the boot default:
-  # without the SSD the machine must boot it. $1 = the new system, $2 = the action.
+  # Pinning: the closure of a system goes into the eMMC store (with an eMMC root) before that
+  # system becomes the boot default, so the machine boots it without the SSD. Two places:
+  #
+  # 1. The boot loader installer. switch-to-configuration (Perl and -ng) and nixos-install run
+  #    `<system.build.installBootLoader> TOPLEVEL` for `switch` and `boot`, and that command is
+  #    what writes the boot menu and its default, for every loader (extlinux, GRUB,
+  #    systemd-boot, …): the module wraps it so `nix-ssd pin TOPLEVEL` runs first and a failure
+  #    stops it before the menu is written. The loader's own command comes from the same
+  #    configuration evaluated without this wrapper (extendModules), so nothing of the loader
+  #    is copied here. NIXOS_NO_CHECK does not skip it.
+  # 2. system.preSwitchChecks, where the release has it: before anything of the switch, so a
+  #    failed pin aborts it before activation. The action ($2) is not passed by every
+  #    switch-to-configuration version; unknown or absent means pin (fail closed). Only `test`
+  #    and `dry-activate`, which never touch the boot menu, skip it.
+  pinInstallBootLoader =
+    let
+      loader =
+        (extendModules {
+          modules = [ { services.nix-ssd.pinBootGenerations = lib.mkOverride 10 false; } ];
+        }).config.system.build.installBootLoader;
+    in
+    pkgs.writeShellScript "nix-ssd-install-bootloader" ''
+      # Written by the NixOS module services.nix-ssd. $1 = the system about to become the boot
+      # default: pin its closure into the eMMC store, then run the boot loader's installer.
+      set -e
+      ${cli} pin "$1"
+      ${loader} "$@"
+    '';
   pinCheck = ''
-    case "$2" in
-      switch|boot) ${cli} pin "$1" ;;
+    case "''${2-}" in
+      test|dry-activate) ;;
+      *) ${cli} pin "$1" ;;
     esac
-  '';
-  pinInstallHook = ''
-    ${cli} pin "$(readlink -f /nix/var/nix/profiles/system)"
   '';
   hasPreSwitchChecks = options ? system.preSwitchChecks;
 
   # NixOS release this module and its package need (see the top of the file).
   minRelease = "23.11";
-
 in
 {
   options.services.nix-ssd = {
@@ -188,9 +212,13 @@ in
       defaultText = literalExpression ''config.services.nix-ssd.mode == "overlay"'';
       description = ''
         Copy each new system generation's closure into the internal (eMMC) store, with an
-        internal GC root, before it becomes the boot default (`nixos-rebuild switch` / `boot`),
-        by running `nix-ssd pin` from {option}`system.preSwitchChecks`. A failure aborts the
-        switch, so the machine never defaults to a generation it cannot boot without the SSD.
+        internal GC root, before it becomes the boot default (`nixos-rebuild switch` / `boot`,
+        `nixos-install`), by running `nix-ssd pin` before the boot loader's installer
+        ({option}`system.build.installBootLoader`, for every loader: extlinux, GRUB,
+        systemd-boot, …) and from {option}`system.preSwitchChecks` where the release has it
+        (every action but `test` and `dry-activate`). A failure stops the switch before the
+        boot menu is written, so the machine never defaults to a generation it cannot boot
+        without the SSD.
       '';
     };
 
@@ -256,17 +284,10 @@ in
       };
     })
 
-    (mkIf (cfg.mode != "off" && cfg.pinBootGenerations) (
-      mkMerge [
-        (lib.optionalAttrs hasPreSwitchChecks { system.preSwitchChecks.nix-ssd-pin = pinCheck; })
-        (lib.optionalAttrs (!hasPreSwitchChecks && options ? boot.loader.grub.extraInstallCommands) {
-          boot.loader.grub.extraInstallCommands = pinInstallHook;
-        })
-        (lib.optionalAttrs (!hasPreSwitchChecks && options ? boot.loader.systemd-boot.extraInstallCommands) {
-          boot.loader.systemd-boot.extraInstallCommands = pinInstallHook;
-        })
-      ]
-    ))
+    (mkIf (cfg.mode != "off" && cfg.pinBootGenerations) (mkMerge [
+      { system.build.installBootLoader = lib.mkForce pinInstallBootLoader; }
+      (lib.optionalAttrs hasPreSwitchChecks { system.preSwitchChecks.nix-ssd-pin = pinCheck; })
+    ]))
   ]);
 
   meta.maintainers = [ ];
