@@ -11,7 +11,8 @@
 #   module, package and flake evaluated by the real evaluator with the real nixpkgs `lib`
 #   (lib.evalModules; ../shared/nixpkgs/nixpkgs-lib.tar.xz beside the checkout, or $NIXPKGS_LIB)
 #   against the NixOS options the module touches (tests/packaging/nix): every mode, aarch64-linux
-#   and x86_64-linux, extlinux / GRUB / systemd-boot, a minimal older NixOS
+#   and x86_64-linux, extlinux / GRUB / systemd-boot, a minimal older NixOS; the module's pinning
+#   hooks run with a recording nix-ssd
 # - aarch64: cross build with Debian's toolchain, tests/fixtures.rs against the aarch64 generator
 #   under qemu-aarch64, `nix-ssd preview` aarch64 == x86-64 on every fixture case, arm64 .deb
 # Skip groups: PKG_SKIP="aarch64 deb-install" tests/packaging/run.sh
@@ -243,12 +244,51 @@ nix_flake() {
     sed -n 3p <<<"$out" | grep -Eq '^/[0-9a-z]{52}/bin/nix-ssd$' || return 1      # placeholder "out"
     [ "$(sed -n 4,5p <<<"$out" | grep -c '^/nix/store/[0-9a-z]\{32\}-source/packaging/nix/module.nix$')" = 2 ]
 }
+# The module's pinning hooks, run as NixOS runs them (bash -euo pipefail, like
+# writeShellApplication) with a recording nix-ssd and boot loader installer in place of the
+# store paths: pre-switch pins for every action but test / dry-activate (also for none or an
+# unknown one); the wrapped installer pins first and stops before the loader when pinning fails.
+nix_pin_hooks() {
+    local d=$scratch/hooks sys=/nix/store/00000000000000000000000000000000-nixos-system-rock5c-26.11 a log rc
+    rm -rf "$d"; mkdir -p "$d"
+    printf '#!/bin/sh\necho "nix-ssd $*" >> %s/log\n[ -z "${PIN_FAILS-}" ]\n' "$d" > "$d/nix-ssd"
+    printf '#!/bin/sh\necho "loader $*" >> %s/log\n' "$d" > "$d/loader"
+    chmod +x "$d/nix-ssd" "$d/loader"
+    python3 - "$scratch/eval-good.json" "$d" <<'PY' || return 1
+import json, sys
+s = json.load(open(sys.argv[1]))["scripts"]; d = sys.argv[2]
+loader = s["loader"].split()
+assert s["installBootLoader"] and s["preSwitchCheck"] and loader[0].startswith("/nix/store/")
+fix = lambda t: t.replace(s["cli"], d + "/nix-ssd").replace(loader[0], d + "/loader")
+open(d + "/pre-switch.sh", "w").write(fix(s["preSwitchCheck"]))
+open(d + "/install.sh", "w").write(fix(s["installBootLoader"]))
+PY
+    for a in switch boot check frobnicate "" none test dry-activate; do
+        rm -f "$d/log"
+        if [ "$a" = none ]; then bash -euo pipefail "$d/pre-switch.sh" "$sys"; else bash -euo pipefail "$d/pre-switch.sh" "$sys" "$a"; fi || { echo "pre-switch $a: exit $?"; return 1; }
+        log=$(cat "$d/log" 2>/dev/null)
+        case $a in
+            test|dry-activate) [ -z "$log" ] || { echo "pre-switch $a pinned: $log"; return 1; } ;;
+            *) [ "$log" = "nix-ssd pin $sys" ] || { echo "pre-switch '$a' did not pin: '$log'"; return 1; } ;;
+        esac
+        echo "pre-switch action '${a}': ${log:-(no pin)}"
+    done
+    rm -f "$d/log"; PIN_FAILS=1 bash -euo pipefail "$d/pre-switch.sh" "$sys" switch && { echo "a failed pin did not fail the check"; return 1; }
+    echo "pre-switch with a failing pin: exit non-zero"
+    rm -f "$d/log"; bash -euo pipefail "$d/install.sh" "$sys" || return 1
+    log=$(cat "$d/log"); printf 'installer:\n%s\n' "$log"
+    [ "$log" = "$(printf 'nix-ssd pin %s\nloader -g 20 -t 5 -c %s' "$sys" "$sys")" ] || return 1
+    rm -f "$d/log"; PIN_FAILS=1 bash -euo pipefail "$d/install.sh" "$sys"; rc=$?
+    log=$(cat "$d/log"); printf 'installer with a failing pin (exit %s):\n%s\n' "$rc" "$log"
+    [ $rc != 0 ] && [ "$log" = "nix-ssd pin $sys" ]
+}
 t nixpkgs-lib nixpkgs_lib
 t nix-parse nix_parse
 t nix-flake-outputs nix_flake
 t nix-eval-module-package-flake nix_eval_module
 t nix-module-config-file-clean nix_conf_clean
 t nix-eval-catches-a-broken-module nix_eval_catches_breakage
+t nix-pin-hooks nix_pin_hooks
 
 # ------------------------------------------------------------------ aarch64
 if ! skipped aarch64; then
