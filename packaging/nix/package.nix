@@ -2,6 +2,8 @@
 # statically, as `make build` does: it runs before anything else at every boot), man pages.
 #
 #   pkgs.callPackage ./packaging/nix/package.nix { }
+#
+# Needs nixpkgs 23.11 or later (lib.fileset; env and hostPlatform.rust from 23.05).
 {
   lib,
   stdenv,
@@ -34,6 +36,9 @@ rustPlatform.buildRustPackage {
   cargoLock.lockFile = ../../Cargo.lock;
 
   # The generated nix-ssd.service runs `$NIX_SSD_CLI activate …`: point it at this package.
+  # The check phase is built with it too; tests/fixtures.rs compares the generator's files in
+  # the fixtures' /usr/bin/nix-ssd spelling after checking they name this path, so the whole
+  # `cargo test` runs here (tests/packaging/run.sh: nix-package-check-phase runs it this way).
   env.NIX_SSD_CLI = "${placeholder "out"}/bin/nix-ssd";
 
   nativeBuildInputs = [ installShellFiles ];

@@ -12,7 +12,7 @@
 #   (lib.evalModules; ../shared/nixpkgs/nixpkgs-lib.tar.xz beside the checkout, or $NIXPKGS_LIB)
 #   against the NixOS options the module touches (tests/packaging/nix): every mode, aarch64-linux
 #   and x86_64-linux, extlinux / GRUB / systemd-boot, a minimal older NixOS; the module's pinning
-#   hooks run with a recording nix-ssd
+#   hooks run with a recording nix-ssd; the package's check phase as Nix runs it (NIX_SSD_CLI set)
 # - aarch64: cross build with Debian's toolchain, tests/fixtures.rs against the aarch64 generator
 #   under qemu-aarch64, `nix-ssd preview` aarch64 == x86-64 on every fixture case, arm64 .deb
 # Skip groups: PKG_SKIP="aarch64 deb-install" tests/packaging/run.sh
@@ -282,6 +282,27 @@ PY
     log=$(cat "$d/log"); printf 'installer with a failing pin (exit %s):\n%s\n' "$rc" "$log"
     [ $rc != 0 ] && [ "$log" = "nix-ssd pin $sys" ]
 }
+# The package's check phase as buildRustPackage runs it: NIX_SSD_CLI from the package's env with
+# $out a store path (a clean environment, its own target dir), `cargo test --release --locked`.
+nix_check_phase() {
+    local cli out
+    cli=$(python3 - "$scratch/eval-good.json" <<'PY'
+import json, sys, hashlib
+p = json.load(open(sys.argv[1]))["package"]
+alphabet = "0123456789abcdfghijklmnpqrsvwxyz"   # Nix's base-32 digits
+h = "".join(alphabet[b % 32] for b in hashlib.sha256(p["name"].encode()).digest()[:32])
+print(p["NIX_SSD_CLI"].replace(p["outPlaceholder"], "/nix/store/%s-%s" % (h, p["name"])))
+PY
+) || return 1
+    [[ $cli =~ ^/nix/store/[0-9a-z]{32}-nix-ssd-generator-[0-9.]+/bin/nix-ssd$ ]] || { echo "NIX_SSD_CLI from the package: '$cli'"; return 1; }
+    echo "NIX_SSD_CLI=$cli"
+    out=$(env -i PATH="$PATH" HOME="$HOME" NIX_SSD_CLI="$cli" CARGO_TARGET_DIR="$TOP/target/nix-check" \
+        cargo test --release --locked 2>&1) || { echo "$out" | tail -60; return 1; }
+    grep -E '^(test result|     Running)' <<<"$out"
+    grep -aqF "$cli" "$TOP/target/nix-check/release/nix-ssd-generator" || { echo "the generator does not hold $cli"; return 1; }
+    echo "the generator holds $cli"
+    awk '/^test result:/ {p += $4; f += $6} END {print p " passed, " f " failed"; exit (f > 0 || p < 40)}' <<<"$out"
+}
 t nixpkgs-lib nixpkgs_lib
 t nix-parse nix_parse
 t nix-flake-outputs nix_flake
@@ -289,6 +310,7 @@ t nix-eval-module-package-flake nix_eval_module
 t nix-module-config-file-clean nix_conf_clean
 t nix-eval-catches-a-broken-module nix_eval_catches_breakage
 t nix-pin-hooks nix_pin_hooks
+t nix-package-check-phase nix_check_phase
 
 # ------------------------------------------------------------------ aarch64
 if ! skipped aarch64; then
