@@ -12,7 +12,8 @@
 #   (lib.evalModules; ../shared/nixpkgs/nixpkgs-lib.tar.xz beside the checkout, or $NIXPKGS_LIB)
 #   against the NixOS options the module touches (tests/packaging/nix): every mode, aarch64-linux
 #   and x86_64-linux, extlinux / GRUB / systemd-boot, a minimal older NixOS; the module's pinning
-#   hooks run with a recording nix-ssd; the package's check phase as Nix runs it (NIX_SSD_CLI set)
+#   hooks run with a recording nix-ssd; the package's check phase as Nix runs it (NIX_SSD_CLI set, in an
+#   emulation of the build sandbox: non-root, stdenv's PATH, no /usr/bin)
 # - aarch64: cross build with Debian's toolchain, tests/fixtures.rs against the aarch64 generator
 #   under qemu-aarch64, `nix-ssd preview` aarch64 == x86-64 on every fixture case, arm64 .deb
 # Skip groups: PKG_SKIP="aarch64 deb-install" tests/packaging/run.sh
@@ -282,26 +283,72 @@ PY
     log=$(cat "$d/log"); printf 'installer with a failing pin (exit %s):\n%s\n' "$rc" "$log"
     [ $rc != 0 ] && [ "$log" = "nix-ssd pin $sys" ]
 }
-# The package's check phase as buildRustPackage runs it: NIX_SSD_CLI from the package's env with
-# $out a store path (a clean environment, its own target dir), `cargo test --release --locked`.
-nix_check_phase() {
-    local cli out
-    cli=$(python3 - "$scratch/eval-good.json" <<'PY'
+# The package's check phase as buildRustPackage runs it in the Nix build sandbox:
+# NIX_SSD_CLI from the package's env with $out a /nix/store path, `cargo test --release --locked
+# --offline -- CHECK-FLAGS` (cargoCheckHook's --frozen; --no-fail-fast to see every failure),
+# its own target dir. The sandbox, as far as the tests can tell: a non-root user (uid 1000 in a
+# user namespace, no capabilities), a clean environment with HOME=/homeless-shelter, on PATH only
+# stdenv's tools (coreutils, findutils, diffutils, sed, grep, gawk, tar, gzip, bzip2, xz, make,
+# bash, patch, file, binutils, cc), the package's nativeCheckInputs (systemd-escape) and the Rust
+# toolchain, and nothing in /bin:/usr/bin but sh (where a child with a cleared environment looks).
+nix_cli() { # the package's NIX_SSD_CLI with $out replaced by a store path
+    python3 - "$scratch/eval-good.json" <<'PY'
 import json, sys, hashlib
 p = json.load(open(sys.argv[1]))["package"]
 alphabet = "0123456789abcdfghijklmnpqrsvwxyz"   # Nix's base-32 digits
 h = "".join(alphabet[b % 32] for b in hashlib.sha256(p["name"].encode()).digest()[:32])
 print(p["NIX_SSD_CLI"].replace(p["outPlaceholder"], "/nix/store/%s-%s" % (h, p["name"])))
 PY
-) || return 1
+}
+in_build_sandbox() { # CLI CHECK-FLAGS...: the check phase in the emulated sandbox
+    local cli=$1; shift
+    local sb=$scratch/sandbox n p cargo_bin
+    rm -rf "$sb"; mkdir -p "$sb/real" "$sb/path"
+    for p in coreutils findutils diffutils sed grep gawk tar gzip bzip2 xz-utils make bash patch file binutils; do
+        dpkg -L "$p" 2>/dev/null | grep -E '^/(usr/)?bin/[^/]+$'
+    done | xargs -n1 basename | sort -u | while read -r n; do
+        [ -e "/usr/bin/$n" ] && ln -s "$sb/real/$n" "$sb/path/$n"
+    done
+    ln -s "$sb/real/$(basename "$(readlink -f "$(command -v cc)")")" "$sb/path/cc"
+    ln -s "$sb/real/systemd-escape" "$sb/path/systemd-escape"
+    ln -s "$sb/real/bash" "$sb/path/sh"
+    cargo_bin=$(dirname "$(command -v cargo)")
+    unshare --mount --propagation private bash -c '
+        set -e; sb=$1; top=$2; cli=$3; cargo_bin=$4; shift 4
+        mount --bind /usr/bin "$sb/real"
+        mount -t tmpfs -o mode=755 sandbox-usr-bin /usr/bin
+        "$sb/real/ln" -s "$sb/real/bash" /usr/bin/sh
+        exec "$sb/real/unshare" --map-user=1000 --map-group=100 "$sb/real/env" -i \
+            PATH="$cargo_bin:$sb/path" HOME=/homeless-shelter CARGO_HOME="$CARGO_HOME" RUSTUP_HOME="$RUSTUP_HOME" \
+            NIX_SSD_CLI="$cli" CARGO_TARGET_DIR="$top/target/nix-check" \
+            sh -c "cd \"\$0\" && echo \"check phase as \$(id -un 2>/dev/null || id -u) (uid \$(id -u))\" &&
+                   cargo test --release --locked --offline --no-fail-fast -- \"\$@\"" "$top" "$@"
+    ' _ "$sb" "$TOP" "$cli" "$cargo_bin" "$@"
+}
+nix_check_phase() {
+    local cli out flags
+    cli=$(nix_cli) || return 1
     [[ $cli =~ ^/nix/store/[0-9a-z]{32}-nix-ssd-generator-[0-9.]+/bin/nix-ssd$ ]] || { echo "NIX_SSD_CLI from the package: '$cli'"; return 1; }
-    echo "NIX_SSD_CLI=$cli"
-    out=$(env -i PATH="$PATH" HOME="$HOME" NIX_SSD_CLI="$cli" CARGO_TARGET_DIR="$TOP/target/nix-check" \
-        cargo test --release --locked 2>&1) || { echo "$out" | tail -60; return 1; }
-    grep -E '^(test result|     Running)' <<<"$out"
+    mapfile -t flags < <(python3 -c 'import json,sys; print("\n".join(json.load(open(sys.argv[1]))["package"]["checkFlags"]))' "$scratch/eval-good.json" | grep -v "^$")
+    echo "NIX_SSD_CLI=$cli checkFlags: ${flags[*]}"
+    out=$(CARGO_HOME=${CARGO_HOME:-$HOME/.cargo} RUSTUP_HOME=${RUSTUP_HOME:-$HOME/.rustup} in_build_sandbox "$cli" "${flags[@]}" 2>&1) \
+        || { echo "$out" | tail -60; return 1; }
+    grep -E '^(check phase as|test result|     Running)' <<<"$out"
     grep -aqF "$cli" "$TOP/target/nix-check/release/nix-ssd-generator" || { echo "the generator does not hold $cli"; return 1; }
     echo "the generator holds $cli"
     awk '/^test result:/ {p += $4; f += $6} END {print p " passed, " f " failed"; exit (f > 0 || p < 40)}' <<<"$out"
+}
+# Without the package's checkFlags the sandbox fails exactly where package.nix says, and nowhere
+# else: the skip hides nothing but hostile_inputs' unshare row.
+nix_check_phase_needs_its_skip() {
+    local cli out
+    cli=$(nix_cli) || return 1
+    if out=$(CARGO_HOME=${CARGO_HOME:-$HOME/.cargo} RUSTUP_HOME=${RUSTUP_HOME:-$HOME/.rustup} in_build_sandbox "$cli" 2>&1); then
+        echo "passes without checkFlags: drop the skip from package.nix"; return 1
+    fi
+    grep -E '^(test result|error: test failed)|hostile inputs failed|cannot run' <<<"$out"
+    [ "$(grep -c '^test result: FAILED' <<<"$out")" = 1 ] && grep -q '^1 of [0-9]* hostile inputs failed' <<<"$out" \
+        && grep -q '^/proc/cmdline missing: cannot run: No such file or directory' <<<"$out"
 }
 t nixpkgs-lib nixpkgs_lib
 t nix-parse nix_parse
@@ -311,6 +358,7 @@ t nix-module-config-file-clean nix_conf_clean
 t nix-eval-catches-a-broken-module nix_eval_catches_breakage
 t nix-pin-hooks nix_pin_hooks
 t nix-package-check-phase nix_check_phase
+t nix-package-check-phase-needs-its-skip nix_check_phase_needs_its_skip
 
 # ------------------------------------------------------------------ aarch64
 if ! skipped aarch64; then
