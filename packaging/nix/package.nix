@@ -37,8 +37,8 @@ rustPlatform.buildRustPackage {
 
   # The generated nix-ssd.service runs `$NIX_SSD_CLI activate …`: point it at this package.
   # The check phase is built with it too; tests/fixtures.rs compares the generator's files in
-  # the fixtures' /usr/bin/nix-ssd spelling after checking they name this path, so the whole
-  # `cargo test` runs here (tests/packaging/run.sh: nix-package-check-phase runs it this way).
+  # the fixtures' /usr/bin/nix-ssd spelling after checking they name this path, so the fixture
+  # tests run here (tests/packaging/run.sh: nix-package-check-phase runs the check phase so).
   env.NIX_SSD_CLI = "${placeholder "out"}/bin/nix-ssd";
 
   nativeBuildInputs = [ installShellFiles ];
