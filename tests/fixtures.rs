@@ -8,12 +8,16 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use nix_ssd_generator::plan::CLI;
-
 /// The fixtures spell the operator command as the default build does. A build with
 /// `NIX_SSD_CLI` set (the Nix package: `$out/bin/nix-ssd`) writes its own path instead: the
 /// output is compared in the fixtures' spelling, after checking that the build's path is there.
 const FIXTURE_CLI: &str = "/usr/bin/nix-ssd";
+/// The path compiled into the binaries: the library reads the same variable in the same cargo
+/// run (read here, not from the library, so the test does not depend on where the constant lives).
+const CLI: &str = match option_env!("NIX_SSD_CLI") {
+    Some(p) => p,
+    None => FIXTURE_CLI,
+};
 
 fn in_fixture_spelling(s: &str) -> String {
     if CLI == FIXTURE_CLI { s.to_string() } else { s.replace(CLI, FIXTURE_CLI) }
