@@ -155,12 +155,13 @@ in
     };
 
     mountPoint = mkOption {
-      type = types.strMatching "/[^,:\\\\ \t\"']*";
+      type = types.strMatching "/[^,:\\\\ \t\"'&?#%=]*";
       default = "/mnt/nix-ssd";
       description = ''
         Where the SSD's subvolumes are mounted (`overlay/`, `build/`, `cache/` below it).
         Must not be `/`, `/nix` or below `/nix`, and must not contain `,` `:` `\` quotes or
-        white space (it goes into overlayfs options).
+        white space (it goes into overlayfs options) nor `&` `?` `#` `%` `=` (they go into the
+        Nix store URL; the generator refuses such a mount point).
       '';
     };
 

@@ -170,6 +170,8 @@ let
     (rejects "device" "NIX_SSD") (rejects "device" "LABEL=") (rejects "device" "/etc/passwd")
     (accepts "mountPoint" "/srv/nix-ssd") (rejects "mountPoint" "relative") (rejects "mountPoint" "/mnt/a b")
     (rejects "mountPoint" "/mnt/a,b") (rejects "mountPoint" "/mnt/a:b") (rejects "mountPoint" "/mnt/a\\b")
+    (rejects "mountPoint" "/mnt/100%") (rejects "mountPoint" "/mnt/a&b") (rejects "mountPoint" "/mnt/a?b")
+    (rejects "mountPoint" "/mnt/a#b") (rejects "mountPoint" "/mnt/a=b") (accepts "mountPoint" "/mnt/a-b_c.d@e+f")
     (accepts "mode" "build") (accepts "mode" "off") (rejects "mode" "on")
     (accepts "cacheUsers" [ "alice" "root" "_svc" "ad@corp" ]) (rejects "cacheUsers" [ "1abc" ]) (rejects "cacheUsers" [ "a b" ])
     (accepts "subvolumes.overlay" "@overlay") (rejects "subvolumes.overlay" "a/b") (rejects "subvolumes.overlay" "")
