@@ -309,7 +309,10 @@ in_build_sandbox() { # CLI CHECK-FLAGS...: the check phase in the emulated sandb
     done | xargs -n1 basename | sort -u | while read -r n; do
         [ -e "/usr/bin/$n" ] && ln -s "$sb/real/$n" "$sb/path/$n"
     done
-    ln -s "$sb/real/$(basename "$(readlink -f "$(command -v cc)")")" "$sb/path/cc"
+    # cc by its real name (gcc finds its own libexec directory, the LTO plugin, from argv[0])
+    n=$(basename "$(readlink -f "$(command -v cc)")")
+    printf '#!%s\nexec -a /usr/bin/%s %s "$@"\n' "$sb/real/bash" "$n" "$sb/real/$n" > "$sb/path/cc"
+    chmod +x "$sb/path/cc"
     ln -s "$sb/real/systemd-escape" "$sb/path/systemd-escape"
     ln -s "$sb/real/bash" "$sb/path/sh"
     cargo_bin=$(dirname "$(command -v cargo)")
