@@ -12,10 +12,12 @@ mkdir -p "$PKG_CACHE" "$PKG_LOG"
 export DEBIAN_FRONTEND=noninteractive
 # Debian 13 packages of the tool tree. nix-bin needs libdbi-perl spelled out (see the boot bed);
 # systemd because the .deb depends on it and its test runs systemd-analyze (a copy of the boot
-# bed's tree has it, a debootstrap of our own does not: that hid the miss on warm machines).
+# bed's tree has it, a debootstrap of our own does not: that hid the miss on warm machines);
+# nix-setup-systemd for the same reason: it holds nix-daemon.service, which deb-install-trixie
+# verifies beside the generated units (without it: "Unit nix-daemon.service not found").
 # The Rust toolchain comes from trixie-backports (rustc 1.96 when written; trixie's own 1.85 is
 # older than the crates' and the code's rust-version): rustc, cargo and the arm64 std.
-TOOLS_BASE_PKGS=systemd,nix-bin,libdbi-perl
+TOOLS_BASE_PKGS=systemd,nix-bin,nix-setup-systemd,libdbi-perl
 TOOLS_PKGS="rustc cargo libstd-rust-dev:arm64 gcc-aarch64-linux-gnu libc6-dev-arm64-cross"
 TOOLS_RELEASE=trixie-backports
 
