@@ -224,7 +224,8 @@ nix_eval_catches_breakage() { # a module with a broken option type must make eva
     python3 -c 'import json,sys; f=json.load(open(sys.argv[1]))["failures"]; print(f); sys.exit(0 if f else 1)' "$scratch/eval.json"
 }
 # The flake through the real flake machinery: a copy of the sources as a path: flake with
-# ?dir=packaging/nix, its nixpkgs input overridden by the stub flake (no network).
+# ?dir=packaging/nix, its nixpkgs input overridden by a flake of the real lib and
+# the stub packages (tests/packaging/nix/stub-nixpkgs; no network).
 nix_flake() {
     local s=$scratch/flakesrc n=$scratch/stubnixpkgs out
     mkdir -p "$s/packaging" "$n"
