@@ -4,13 +4,17 @@
 #   imports = [ ./packaging/nix/module.nix ];          # or the flake's nixosModules.default
 #   services.nix-ssd.enable = true;
 #
-# Needs NixOS 25.05 or later for the pre-switch pinning (system.preSwitchChecks); on older
-# releases it falls back to the GRUB / systemd-boot install hooks.
+# Needs NixOS 23.11 or later (asserted): the module sets `nix.settings` (22.05), the package
+# uses `lib.fileset` (23.11), `env` in mkDerivation and `hostPlatform.rust` (23.05) and
+# `systemdMinimal`. Options that only some releases have (system.preSwitchChecks, 24.11) are
+# defined only where they exist (`options ? …`), so importing the module never breaks an
+# evaluation, even with `enable = false`.
 {
   config,
   lib,
   pkgs,
   options,
+  extendModules,
   ...
 }:
 let
@@ -44,46 +48,59 @@ let
 
   # Root's Nix commands open /nix/store directly (store `auto`); with the overlay up that is
   # the merged store with the eMMC database, and `nix-store --gc` there deletes paths that only
-  # the overlay store knows. While the overlay is up (nix-ssd activate wrote the daemon's
-  # environment file), root goes through the daemon like every other user.
-  daemonEnvFile = "/run/nix-ssd/nix-daemon.env";
-  # For commands that never read a login profile (sudo, scripts, services): nix.conf includes
-  # this file when it exists (`!include` ignores a missing file). It is meant to be written by
-  # `nix-ssd activate` while the overlay is up, holding `store = daemon`; the daemon itself is
-  # not affected because its NIX_CONFIG (from the environment file) names its own store.
+  # the overlay store knows. `nix-ssd activate` writes these two files only while the overlay
+  # is up and removes them otherwise, so everything below applies only while the overlay is up.
+  # - client.env (NIX_REMOTE=daemon): read by root's login shells (the profile snippet), by the
+  #   generator's nix-gc / nix-optimise drop-ins (`EnvironmentFile=-`, overlay mode) and by
+  #   nixos-upgrade (below).
+  # - nix-client.conf (store = daemon): nix.conf `!include`s it (a missing file is ignored) for
+  #   processes that read no profile (sudo, scripts); the daemon's own NIX_CONFIG names its store.
+  clientEnvFile = "/run/nix-ssd/client.env";
   clientConfFile = "/run/nix-ssd/nix-client.conf";
   rootThroughDaemon = ''
-    if [ "$(id -u)" = 0 ] && [ -e ${daemonEnvFile} ] && [ -z "''${NIX_REMOTE-}" ]; then
+    if [ "$(id -u)" = 0 ] && [ -e ${clientEnvFile} ] && [ -z "''${NIX_REMOTE-}" ]; then
       export NIX_REMOTE=daemon
     fi
   '';
 
-  # Pin the new generation's closure into the eMMC store before it becomes the boot default:
-  # without the SSD the machine must boot it. $1 = the new system, $2 = the action.
+  # Pinning: the closure of a system goes into the eMMC store (with an eMMC root) before that
+  # system becomes the boot default, so the machine boots it without the SSD. Two places:
+  #
+  # 1. The boot loader installer. switch-to-configuration (Perl and -ng) and nixos-install run
+  #    `<system.build.installBootLoader> TOPLEVEL` for `switch` and `boot`, and that command is
+  #    what writes the boot menu and its default, for every loader (extlinux, GRUB,
+  #    systemd-boot, …): the module wraps it so `nix-ssd pin TOPLEVEL` runs first and a failure
+  #    stops it before the menu is written. The loader's own command comes from the same
+  #    configuration evaluated without this wrapper (extendModules), so nothing of the loader
+  #    is copied here. NIXOS_NO_CHECK does not skip it.
+  # 2. system.preSwitchChecks, where the release has it: before anything of the switch, so a
+  #    failed pin aborts it before activation. The action ($2) is not passed by every
+  #    switch-to-configuration version; unknown or absent means pin (fail closed). Only `test`
+  #    and `dry-activate`, which never touch the boot menu, skip it.
+  pinInstallBootLoader =
+    let
+      loader =
+        (extendModules {
+          modules = [ { services.nix-ssd.pinBootGenerations = lib.mkOverride 10 false; } ];
+        }).config.system.build.installBootLoader;
+    in
+    pkgs.writeShellScript "nix-ssd-install-bootloader" ''
+      # Written by the NixOS module services.nix-ssd. $1 = the system about to become the boot
+      # default: pin its closure into the eMMC store, then run the boot loader's installer.
+      set -e
+      ${cli} pin "$1"
+      ${loader} "$@"
+    '';
   pinCheck = ''
-    case "$2" in
-      switch|boot) ${cli} pin "$1" ;;
+    case "''${2-}" in
+      test|dry-activate) ;;
+      *) ${cli} pin "$1" ;;
     esac
   '';
-  pinInstallHook = ''
-    ${cli} pin "$(readlink -f /nix/var/nix/profiles/system)"
-  '';
-  hasPreSwitchChecks = options.system ? preSwitchChecks;
+  hasPreSwitchChecks = options ? system.preSwitchChecks;
 
-  rootServices = lib.filter (s: s.enable) [
-    {
-      name = "nix-gc";
-      enable = config.nix.gc.automatic or false;
-    }
-    {
-      name = "nix-optimise";
-      enable = config.nix.optimise.automatic or false;
-    }
-    {
-      name = "nixos-upgrade";
-      enable = config.system.autoUpgrade.enable or false;
-    }
-  ];
+  # NixOS release this module and its package need (see the top of the file).
+  minRelease = "23.11";
 in
 {
   options.services.nix-ssd = {
@@ -138,12 +155,13 @@ in
     };
 
     mountPoint = mkOption {
-      type = types.strMatching "/[^,:\\\\ \t\"']*";
+      type = types.strMatching "/[^,:\\\\ \t\"'&?#%=]*";
       default = "/mnt/nix-ssd";
       description = ''
         Where the SSD's subvolumes are mounted (`overlay/`, `build/`, `cache/` below it).
         Must not be `/`, `/nix` or below `/nix`, and must not contain `,` `:` `\` quotes or
-        white space (it goes into overlayfs options).
+        white space (it goes into overlayfs options) nor `&` `?` `#` `%` `=` (they go into the
+        Nix store URL; the generator refuses such a mount point).
       '';
     };
 
@@ -195,9 +213,13 @@ in
       defaultText = literalExpression ''config.services.nix-ssd.mode == "overlay"'';
       description = ''
         Copy each new system generation's closure into the internal (eMMC) store, with an
-        internal GC root, before it becomes the boot default (`nixos-rebuild switch` / `boot`),
-        by running `nix-ssd pin` from {option}`system.preSwitchChecks`. A failure aborts the
-        switch, so the machine never defaults to a generation it cannot boot without the SSD.
+        internal GC root, before it becomes the boot default (`nixos-rebuild switch` / `boot`,
+        `nixos-install`), by running `nix-ssd pin` before the boot loader's installer
+        ({option}`system.build.installBootLoader`, for every loader: extlinux, GRUB,
+        systemd-boot, …) and from {option}`system.preSwitchChecks` where the release has it
+        (every action but `test` and `dry-activate`). A failure stops the switch before the
+        boot menu is written, so the machine never defaults to a generation it cannot boot
+        without the SSD.
       '';
     };
 
@@ -206,10 +228,13 @@ in
       default = cfg.mode == "overlay";
       defaultText = literalExpression ''config.services.nix-ssd.mode == "overlay"'';
       description = ''
-        While the overlay is up, make root's Nix commands use the daemon (`NIX_REMOTE=daemon`):
-        in root's login shells, and in the nix-gc, nix-optimise and nixos-upgrade services when
-        they are enabled. Root opening the merged store directly would use the internal
-        database and could garbage-collect paths that live on the SSD.
+        While the overlay is up, make root's Nix commands use the daemon (`NIX_REMOTE=daemon`,
+        from /run/nix-ssd/client.env, which `nix-ssd activate` writes only then): in root's
+        login shells, in processes that read nix.conf (`store = daemon` from an `!include`d
+        file) and in nixos-upgrade when it is enabled (nix-gc and nix-optimise get it from the
+        generator's drop-ins). Without the overlay root uses the internal store as usual. Root
+        opening the merged store directly would use the internal database and could
+        garbage-collect paths that live on the SSD.
       '';
     };
   };
@@ -217,6 +242,10 @@ in
   config = mkIf cfg.enable (mkMerge [
     {
       assertions = [
+        {
+          assertion = lib.versionAtLeast lib.trivial.release minRelease;
+          message = "services.nix-ssd needs NixOS ${minRelease} or later (this is ${lib.trivial.release}).";
+        }
         {
           assertion = !(lib.hasPrefix "/nix/" "${cfg.mountPoint}/") && cfg.mountPoint != "/";
           message = "services.nix-ssd.mountPoint must not be /, /nix or below /nix.";
@@ -232,39 +261,34 @@ in
       environment.etc."systemd/nix-ssd-generator.conf".text = configText;
     }
 
-    (mkIf (cfg.mode == "overlay") {
-      # nix-ssd activate points the daemon at local-overlay://; clients and `nix-ssd pin` need
-      # the same features to talk about it.
-      nix.settings.extra-experimental-features = [
-        "local-overlay-store"
-        "read-only-local-store"
-      ];
+    # nix-ssd activate points the daemon at local-overlay://; clients and `nix-ssd pin` need the
+    # same features to talk about it. (nix.settings: NixOS 22.05; without it the release
+    # assertion above says what is missing instead of an unknown option.)
+    (lib.optionalAttrs (options ? nix.settings) {
+      nix.settings = mkIf (cfg.mode == "overlay") {
+        extra-experimental-features = [
+          "local-overlay-store"
+          "read-only-local-store"
+        ];
+      };
     })
 
     (mkIf (cfg.mode != "off" && cfg.rootThroughDaemon) {
       environment.extraInit = rootThroughDaemon;
       nix.extraOptions = "!include ${clientConfFile}";
-      systemd.services = lib.listToAttrs (
-        map (s: {
-          inherit (s) name;
-          value = {
-            environment.NIX_REMOTE = "daemon";
-            wants = [ "nix-daemon.socket" ];
-            after = [ "nix-daemon.socket" ];
-          };
-        }) rootServices
-      );
+      # Only a unit that exists: defining it otherwise would create a stub nixos-upgrade.service.
+      systemd.services = lib.optionalAttrs (config.system.autoUpgrade.enable or false) {
+        nixos-upgrade = {
+          after = [ "nix-ssd.service" ];
+          serviceConfig.EnvironmentFile = [ "-${clientEnvFile}" ];
+        };
+      };
     })
 
-    (mkIf (cfg.mode != "off" && cfg.pinBootGenerations) (
-      if hasPreSwitchChecks then
-        { system.preSwitchChecks.nix-ssd-pin = pinCheck; }
-      else
-        {
-          boot.loader.grub.extraInstallCommands = pinInstallHook;
-          boot.loader.systemd-boot.extraInstallCommands = pinInstallHook;
-        }
-    ))
+    (mkIf (cfg.mode != "off" && cfg.pinBootGenerations) (mkMerge [
+      { system.build.installBootLoader = lib.mkForce pinInstallBootLoader; }
+      (lib.optionalAttrs hasPreSwitchChecks { system.preSwitchChecks.nix-ssd-pin = pinCheck; })
+    ]))
   ]);
 
   meta.maintainers = [ ];

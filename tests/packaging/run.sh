@@ -7,8 +7,13 @@
 #   a PREFIX the binaries were not built for is refused; the pkg-config fallback
 # - the .deb (dpkg-deb from make install): contents, control, then dpkg -i / run the installed
 #   generator / systemd-analyze verify its units / dpkg -r in a throwaway overlay of a Debian 13 tree
-# - Nix: every .nix file through the real `nix-instantiate --parse` (Nix 2.26 of Debian 13), and
-#   module/package/flake evaluated by the real evaluator against a stub lib (tests/packaging/nix)
+# - Nix: every .nix file through the real `nix-instantiate --parse` (Nix 2.26 of Debian 13); the
+#   module, package and flake evaluated by the real evaluator with the real nixpkgs `lib`
+#   (lib.evalModules; ../shared/nixpkgs/nixpkgs-lib.tar.xz beside the checkout, or $NIXPKGS_LIB)
+#   against the NixOS options the module touches (tests/packaging/nix): every mode, aarch64-linux
+#   and x86_64-linux, extlinux / GRUB / systemd-boot, a minimal older NixOS; the module's pinning
+#   hooks run with a recording nix-ssd; the package's check phase as Nix runs it (NIX_SSD_CLI set, in an
+#   emulation of the build sandbox: non-root, stdenv's PATH, no /usr/bin)
 # - aarch64: cross build with Debian's toolchain, tests/fixtures.rs against the aarch64 generator
 #   under qemu-aarch64, `nix-ssd preview` aarch64 == x86-64 on every fixture case, arm64 .deb
 # Skip groups: PKG_SKIP="aarch64 deb-install" tests/packaging/run.sh
@@ -159,6 +164,16 @@ skipped deb-install || t deb-install-trixie deb_install
 
 # ------------------------------------------------------------------ Nix
 T=$(tools_tree) || { echo "FAIL tool tree"; fail=$((fail + 1)); }
+# The real nixpkgs lib/ (a full nixpkgs cannot be brought here): CI puts a copy of shared/ beside
+# the checkout. Missing is a failure, never a skip.
+NIXPKGS_LIB=${NIXPKGS_LIB:-$TOP/../shared/nixpkgs/nixpkgs-lib.tar.xz}
+NIXPKGS=$scratch/nixpkgs
+nixpkgs_lib() {
+    [ -f "$NIXPKGS_LIB" ] || { echo "the nixpkgs lib tarball is missing: $NIXPKGS_LIB (expected ../shared/nixpkgs/nixpkgs-lib.tar.xz beside the checkout; set NIXPKGS_LIB)"; return 1; }
+    mkdir -p "$NIXPKGS" && tar xJf "$NIXPKGS_LIB" -C "$NIXPKGS" --strip-components=1 || return 1
+    [ -f "$NIXPKGS/lib/default.nix" ] || { echo "$NIXPKGS_LIB holds no lib/default.nix"; return 1; }
+    echo "nixpkgs lib $(cat "$NIXPKGS/lib/.version") from $NIXPKGS_LIB"
+}
 nixfiles=$(find packaging tests/packaging -name '*.nix' | sort)
 nix_parse() {
     local f n=0
@@ -170,17 +185,18 @@ nix_parse() {
     [ $n -ge 5 ]
 }
 nix_eval() { # SRC-DIR: eval.nix's checks against that tree; writes $scratch/eval.json
-    IN_TREE_BINDS="$1:/src $TOP/tests/packaging/nix:/evaltest" in_tree "$T" \
-        nix-instantiate --eval --strict --json /evaltest/eval.nix --arg src /src > "$scratch/eval.json"
+    IN_TREE_BINDS="$1:/src $TOP/tests/packaging/nix:/evaltest $NIXPKGS:/nixpkgs" in_tree "$T" \
+        nix-instantiate --eval --strict --json /evaltest/eval.nix --arg src /src --arg nixpkgs /nixpkgs > "$scratch/eval.json"
 }
 nix_eval_module() {
     nix_eval "$TOP" || return 1
+    cp "$scratch/eval.json" "$scratch/eval-good.json"
     python3 - "$scratch/eval.json" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
 print("checks passed:", j["passed"]); print("options:", ", ".join(j["options"]))
 for f in j["failures"]: print("FAILED:", f)
-sys.exit(1 if j["failures"] or j["passed"] < 50 else 0)
+sys.exit(1 if j["failures"] or j["passed"] < 200 else 0)
 PY
 }
 nix_conf_clean() { # the config files the module writes are read by the real nix-ssd without a warning
@@ -201,7 +217,7 @@ nix_conf_clean() { # the config files the module writes are read by the real nix
 nix_eval_catches_breakage() { # a module with a broken option type must make eval.nix fail
     local m=$scratch/mutant
     mkdir -p "$m/packaging"
-    cp -a Cargo.toml Cargo.lock src unit-templates "$m/"; mkdir -p "$m/tests"
+    cp -a Cargo.toml Cargo.lock src unit-templates tests "$m/"
     cp -a packaging/nix packaging/man packaging/nix-ssd-generator.conf.example "$m/packaging/"
     sed -i 's/"off"$/"of"/' "$m/packaging/nix/module.nix"
     grep -q '"of"' "$m/packaging/nix/module.nix" || { echo "mutation not applied"; return 1; }
@@ -209,13 +225,14 @@ nix_eval_catches_breakage() { # a module with a broken option type must make eva
     python3 -c 'import json,sys; f=json.load(open(sys.argv[1]))["failures"]; print(f); sys.exit(0 if f else 1)' "$scratch/eval.json"
 }
 # The flake through the real flake machinery: a copy of the sources as a path: flake with
-# ?dir=packaging/nix, its nixpkgs input overridden by the stub flake (no network).
+# ?dir=packaging/nix, its nixpkgs input overridden by a flake of the real lib and
+# the stub packages (tests/packaging/nix/stub-nixpkgs; no network).
 nix_flake() {
     local s=$scratch/flakesrc n=$scratch/stubnixpkgs out
     mkdir -p "$s/packaging" "$n"
     cp -a Cargo.toml Cargo.lock src unit-templates tests "$s/"
     cp -a packaging/nix packaging/man packaging/nix-ssd-generator.conf.example "$s/packaging/"
-    cp tests/packaging/nix/stub-nixpkgs/flake.nix tests/packaging/nix/stub-lib.nix tests/packaging/nix/stub-pkgs.nix "$n/"
+    cp tests/packaging/nix/stub-nixpkgs/flake.nix tests/packaging/nix/stub-pkgs.nix "$n/"; cp -a "$NIXPKGS/lib" "$n/"
     out=$(IN_TREE_BINDS="$s:/flakesrc $n:/stubnixpkgs" in_overlay "$T" sh -ec '
         nx() { nix --extra-experimental-features "nix-command flakes" eval --no-write-lock-file \
                  --override-input nixpkgs path:/stubnixpkgs --raw --apply toString "path:/flakesrc?dir=packaging/nix#$1"; echo; }
@@ -230,11 +247,123 @@ nix_flake() {
     sed -n 3p <<<"$out" | grep -Eq '^/[0-9a-z]{52}/bin/nix-ssd$' || return 1      # placeholder "out"
     [ "$(sed -n 4,5p <<<"$out" | grep -c '^/nix/store/[0-9a-z]\{32\}-source/packaging/nix/module.nix$')" = 2 ]
 }
+# The module's pinning hooks, run as NixOS runs them (bash -euo pipefail, like
+# writeShellApplication) with a recording nix-ssd and boot loader installer in place of the
+# store paths: pre-switch pins for every action but test / dry-activate (also for none or an
+# unknown one); the wrapped installer pins first and stops before the loader when pinning fails.
+nix_pin_hooks() {
+    local d=$scratch/hooks sys=/nix/store/00000000000000000000000000000000-nixos-system-rock5c-26.11 a log rc
+    rm -rf "$d"; mkdir -p "$d"
+    printf '#!/bin/sh\necho "nix-ssd $*" >> %s/log\n[ -z "${PIN_FAILS-}" ]\n' "$d" > "$d/nix-ssd"
+    printf '#!/bin/sh\necho "loader $*" >> %s/log\n' "$d" > "$d/loader"
+    chmod +x "$d/nix-ssd" "$d/loader"
+    python3 - "$scratch/eval-good.json" "$d" <<'PY' || return 1
+import json, sys
+s = json.load(open(sys.argv[1]))["scripts"]; d = sys.argv[2]
+loader = s["loader"].split()
+assert s["installBootLoader"] and s["preSwitchCheck"] and loader[0].startswith("/nix/store/")
+fix = lambda t: t.replace(s["cli"], d + "/nix-ssd").replace(loader[0], d + "/loader")
+open(d + "/pre-switch.sh", "w").write(fix(s["preSwitchCheck"]))
+open(d + "/install.sh", "w").write(fix(s["installBootLoader"]))
+PY
+    for a in switch boot check frobnicate "" none test dry-activate; do
+        rm -f "$d/log"
+        if [ "$a" = none ]; then bash -euo pipefail "$d/pre-switch.sh" "$sys"; else bash -euo pipefail "$d/pre-switch.sh" "$sys" "$a"; fi || { echo "pre-switch $a: exit $?"; return 1; }
+        log=$(cat "$d/log" 2>/dev/null)
+        case $a in
+            test|dry-activate) [ -z "$log" ] || { echo "pre-switch $a pinned: $log"; return 1; } ;;
+            *) [ "$log" = "nix-ssd pin $sys" ] || { echo "pre-switch '$a' did not pin: '$log'"; return 1; } ;;
+        esac
+        echo "pre-switch action '${a}': ${log:-(no pin)}"
+    done
+    rm -f "$d/log"; PIN_FAILS=1 bash -euo pipefail "$d/pre-switch.sh" "$sys" switch && { echo "a failed pin did not fail the check"; return 1; }
+    echo "pre-switch with a failing pin: exit non-zero"
+    rm -f "$d/log"; bash -euo pipefail "$d/install.sh" "$sys" || return 1
+    log=$(cat "$d/log"); printf 'installer:\n%s\n' "$log"
+    [ "$log" = "$(printf 'nix-ssd pin %s\nloader -g 20 -t 5 -c %s' "$sys" "$sys")" ] || return 1
+    rm -f "$d/log"; PIN_FAILS=1 bash -euo pipefail "$d/install.sh" "$sys"; rc=$?
+    log=$(cat "$d/log"); printf 'installer with a failing pin (exit %s):\n%s\n' "$rc" "$log"
+    [ $rc != 0 ] && [ "$log" = "nix-ssd pin $sys" ]
+}
+# The package's check phase as buildRustPackage runs it in the Nix build sandbox:
+# NIX_SSD_CLI from the package's env with $out a /nix/store path, `cargo test --release --locked
+# --offline -- CHECK-FLAGS` (cargoCheckHook's --frozen; --no-fail-fast to see every failure),
+# its own target dir. The sandbox, as far as the tests can tell: a non-root user (uid 1000 in a
+# user namespace, no capabilities), a clean environment with HOME=/homeless-shelter, on PATH only
+# stdenv's tools (coreutils, findutils, diffutils, sed, grep, gawk, tar, gzip, bzip2, xz, make,
+# bash, patch, file, binutils, cc), the package's nativeCheckInputs (systemd-escape) and the Rust
+# toolchain, and nothing in /bin:/usr/bin but sh (where a child with a cleared environment looks).
+nix_cli() { # the package's NIX_SSD_CLI with $out replaced by a store path
+    python3 - "$scratch/eval-good.json" <<'PY'
+import json, sys, hashlib
+p = json.load(open(sys.argv[1]))["package"]
+alphabet = "0123456789abcdfghijklmnpqrsvwxyz"   # Nix's base-32 digits
+h = "".join(alphabet[b % 32] for b in hashlib.sha256(p["name"].encode()).digest()[:32])
+print(p["NIX_SSD_CLI"].replace(p["outPlaceholder"], "/nix/store/%s-%s" % (h, p["name"])))
+PY
+}
+in_build_sandbox() { # CLI CHECK-FLAGS...: the check phase in the emulated sandbox
+    local cli=$1; shift
+    local sb=$scratch/sandbox n p cargo_bin
+    rm -rf "$sb"; mkdir -p "$sb/real" "$sb/path"
+    for p in coreutils findutils diffutils sed grep gawk tar gzip bzip2 xz-utils make bash patch file binutils; do
+        dpkg -L "$p" 2>/dev/null | grep -E '^/(usr/)?bin/[^/]+$'
+    done | xargs -n1 basename | sort -u | while read -r n; do
+        [ -e "/usr/bin/$n" ] && ln -s "$sb/real/$n" "$sb/path/$n"
+    done
+    # cc by its real name (gcc finds its own libexec directory, the LTO plugin, from argv[0])
+    n=$(basename "$(readlink -f "$(command -v cc)")")
+    printf '#!%s\nexec -a /usr/bin/%s %s "$@"\n' "$sb/real/bash" "$n" "$sb/real/$n" > "$sb/path/cc"
+    chmod +x "$sb/path/cc"
+    ln -s "$sb/real/systemd-escape" "$sb/path/systemd-escape"
+    ln -s "$sb/real/bash" "$sb/path/sh"
+    cargo_bin=$(dirname "$(command -v cargo)")
+    unshare --mount --propagation private bash -c '
+        set -e; sb=$1; top=$2; cli=$3; cargo_bin=$4; shift 4
+        mount --bind /usr/bin "$sb/real"
+        mount -t tmpfs -o mode=755 sandbox-usr-bin /usr/bin
+        "$sb/real/ln" -s "$sb/real/bash" /usr/bin/sh
+        exec "$sb/real/unshare" --map-user=1000 --map-group=100 "$sb/real/env" -i \
+            PATH="$cargo_bin:$sb/path" HOME=/homeless-shelter CARGO_HOME="$CARGO_HOME" RUSTUP_HOME="$RUSTUP_HOME" \
+            NIX_SSD_CLI="$cli" CARGO_TARGET_DIR="$top/target/nix-check" \
+            sh -c "cd \"\$0\" && echo \"check phase as \$(id -un 2>/dev/null || id -u) (uid \$(id -u))\" &&
+                   cargo test --release --locked --offline --no-fail-fast -- \"\$@\"" "$top" "$@"
+    ' _ "$sb" "$TOP" "$cli" "$cargo_bin" "$@"
+}
+nix_check_phase() {
+    local cli out flags
+    cli=$(nix_cli) || return 1
+    [[ $cli =~ ^/nix/store/[0-9a-z]{32}-nix-ssd-generator-[0-9.]+/bin/nix-ssd$ ]] || { echo "NIX_SSD_CLI from the package: '$cli'"; return 1; }
+    mapfile -t flags < <(python3 -c 'import json,sys; print("\n".join(json.load(open(sys.argv[1]))["package"]["checkFlags"]))' "$scratch/eval-good.json" | grep -v "^$")
+    echo "NIX_SSD_CLI=$cli checkFlags: ${flags[*]}"
+    out=$(CARGO_HOME=${CARGO_HOME:-$HOME/.cargo} RUSTUP_HOME=${RUSTUP_HOME:-$HOME/.rustup} in_build_sandbox "$cli" "${flags[@]}" 2>&1) \
+        || { echo "$out" | tail -60; return 1; }
+    grep -E '^(check phase as|test result|     Running)' <<<"$out"
+    grep -aqF "$cli" "$TOP/target/nix-check/release/nix-ssd-generator" || { echo "the generator does not hold $cli"; return 1; }
+    echo "the generator holds $cli"
+    awk '/^test result:/ {p += $4; f += $6} END {print p " passed, " f " failed"; exit (f > 0 || p < 40)}' <<<"$out"
+}
+# Without the package's checkFlags the sandbox fails exactly where package.nix says, and nowhere
+# else: the skip hides nothing but hostile_inputs' unshare row.
+nix_check_phase_needs_its_skip() {
+    local cli out
+    cli=$(nix_cli) || return 1
+    if out=$(CARGO_HOME=${CARGO_HOME:-$HOME/.cargo} RUSTUP_HOME=${RUSTUP_HOME:-$HOME/.rustup} in_build_sandbox "$cli" 2>&1); then
+        echo "passes without checkFlags: drop the skip from package.nix"; return 1
+    fi
+    grep -E '^(test result|error: test failed)|hostile inputs failed|cannot run' <<<"$out"
+    [ "$(grep -c '^test result: FAILED' <<<"$out")" = 1 ] && grep -q '^1 of [0-9]* hostile inputs failed' <<<"$out" \
+        && grep -q '^/proc/cmdline missing: cannot run: No such file or directory' <<<"$out"
+}
+t nixpkgs-lib nixpkgs_lib
 t nix-parse nix_parse
 t nix-flake-outputs nix_flake
 t nix-eval-module-package-flake nix_eval_module
 t nix-module-config-file-clean nix_conf_clean
 t nix-eval-catches-a-broken-module nix_eval_catches_breakage
+t nix-pin-hooks nix_pin_hooks
+t nix-package-check-phase nix_check_phase
+t nix-package-check-phase-needs-its-skip nix_check_phase_needs_its_skip
 
 # ------------------------------------------------------------------ aarch64
 if ! skipped aarch64; then

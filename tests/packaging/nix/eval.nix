@@ -1,132 +1,233 @@
-# Evaluates packaging/nix/{module,package,flake}.nix with the real Nix evaluator and the stub
-# lib (stub-lib.nix). Returns { failures = [ names of failed checks ]; conf = { CASE = text of
-# /etc/systemd/nix-ssd-generator.conf the module writes }; }.
-# nix-instantiate --eval --strict --json tests/packaging/nix/eval.nix --arg src /path/to/checkout
-{ src }:
+# Evaluates packaging/nix/{module,package,flake}.nix with the real Nix evaluator and the real
+# nixpkgs `lib` (lib.evalModules: option types, mkIf / mkMerge / priorities, the check that
+# every defined option exists), against the NixOS options the module touches as NixOS declares
+# them (nixos-options.nix) and a stand-in package set (stub-pkgs.nix).
+#   nix-instantiate --eval --strict --json tests/packaging/nix/eval.nix \
+#     --arg src /path/to/checkout --arg nixpkgs /dir/holding/nixpkgs/lib
+# Returns { failures = [ names of failed checks ]; passed = N; options = [ … ]; conf = { MODE =
+# text of /etc/systemd/nix-ssd-generator.conf }; scripts = { … }; package = { … }; }; run.sh runs
+# the scripts (pinning hooks) and the package's check phase from what is returned here.
+{ src, nixpkgs }:
 let
-  lib = import ./stub-lib.nix;
-  inherit (builtins) all attrNames concatMap isAttrs isString isFunction filter elem mapAttrs
-    hasAttr stringLength substring pathExists;
+  lib = import (nixpkgs + "/lib");
+  inherit (builtins) all attrNames concatMap isString filter elem hasAttr stringLength substring pathExists tryEval deepSeq;
   nixDir = src + "/packaging/nix";
   cargo = builtins.fromTOML (builtins.readFile (src + "/Cargo.toml"));
-
-  # ---- pkgs: callPackage really calls package.nix, with a buildRustPackage that returns its
-  # arguments plus an outPath.
+  systems = [ "aarch64-linux" "x86_64-linux" ];
   stubPkgs = system: import ./stub-pkgs.nix { inherit lib system; };
-  pkgs = stubPkgs "aarch64-linux";
+  loaderOption = { extlinux = "generic-extlinux-compatible"; grub = "grub"; systemd-boot = "systemd-boot"; };
+  loaders = attrNames loaderOption;
 
-  # ---- module: options resolved from their defaults plus the case's settings; config
-  # flattened (mkIf / mkMerge interpreted, attrsets merged, lists concatenated).
-  resolve = decls: set: mapAttrs (n: d:
-    if d._type or null == "option" then (if hasAttr n set then set.${n} else d.default)
-    else resolve d (set.${n} or { })) decls;
-  norm = v:
-    if isAttrs v && v._type or null == "if" then (if v.condition then norm v.content else { })
-    else if isAttrs v && v._type or null == "merge" then builtins.foldl' merge { } (map norm v.contents)
-    else if isAttrs v && !(v ? outPath) && !(v ? _type) then mapAttrs (_: norm) v
-    else v;
-  merge = a: b: a // mapAttrs (n: bv:
-    if !(hasAttr n a) then bv
-    else if isAttrs a.${n} && isAttrs bv then merge a.${n} bv
-    else if builtins.isList a.${n} && builtins.isList bv then a.${n} ++ bv
-    else throw "conflicting definitions of ${n}") b;
-  evalModule = { settings ? { }, preSwitchChecks ? true, other ? { } }:
+  # The NixOS release as lib reports it: the real lib says 26.11; older sets get an older one.
+  libOf = release: if release == "current" then lib else lib.extend (final: prev: { trivial = prev.trivial // { inherit release; }; });
+
+  # One NixOS evaluation: the options of `release`, one boot loader, the module, settings.
+  evalNixOS = { system ? "aarch64-linux", release ? "current", loader ? "extlinux", settings ? { }, extra ? { } }:
+    (libOf release).evalModules {
+      modules = [
+        (import ./nixos-options.nix { inherit release; })
+        (nixDir + "/module.nix")
+        {
+          _module.args.pkgs = stubPkgs system;
+          boot.loader.${loaderOption.${loader}}.enable = true;
+          services.nix-ssd = settings;
+        }
+        extra
+      ];
+    };
+  # What the checks look at, forced; `ok = false` when evaluation throws (unknown option, type
+  # error, infinite recursion is not caught but fails the whole run).
+  view = e:
     let
-      m = import (nixDir + "/module.nix") { inherit config lib pkgs options; };
-      cfg = resolve m.options.services.nix-ssd settings;
-      config = {
-        services.nix-ssd = cfg;
-        nix = { package.version = "2.26.3"; gc.automatic = true; optimise.automatic = false; };
-        system.autoUpgrade.enable = false;
-      } // other;
-      options = if preSwitchChecks then { system.preSwitchChecks = { }; } else { system = { }; };
-    in { inherit m cfg; out = norm m.config; };
+      c = e.config;
+      v = {
+        inherit (c) assertions;
+        systemPackages = map (p: p.name) c.environment.systemPackages;
+        generators = c.systemd.generators;
+        etc = lib.mapAttrs (_: f: f.text) c.environment.etc;
+        extraInit = c.environment.extraInit;
+        nixSettings = c.nix.settings or null;
+        nixExtraOptions = c.nix.extraOptions;
+        services = c.systemd.services;
+        installBootLoader = let i = c.system.build.installBootLoader; in if isString i then { cmd = i; } else { inherit (i) name text; };
+        preSwitchChecks = c.system.preSwitchChecks or null;
+        cfg = c.services.nix-ssd;
+      };
+      r = tryEval (deepSeq (removeAttrs v [ "cfg" ]) v);
+      # A failed evaluation: every field empty, so the checks fail instead of aborting the run.
+      none = { assertions = [ ]; systemPackages = null; generators = null; etc = { }; extraInit = null; nixSettings = null;
+        nixExtraOptions = null; services = { }; installBootLoader = { }; preSwitchChecks = null; cfg = { }; };
+    in { ok = r.success; } // (if r.success then r.value else none);
 
-  # ---- option declarations: every leaf has a type, a description a NixOS user can read, a
-  # default its type accepts, and an example its type accepts.
-  leaves = prefix: decls: concatMap (n:
-    let d = decls.${n}; p = "${prefix}.${n}"; in
-    if d._type or null == "option" then [ { name = p; opt = d; } ] else leaves p d) (attrNames decls);
-  base = evalModule { };
-  opts = leaves "services.nix-ssd" base.m.options.services.nix-ssd;
+  has = needle: hay: isString hay && lib.hasInfix needle hay;
+  allOk = as: all (a: a.assertion) as;
+  failed = as: map (a: a.message) (filter (a: !a.assertion) as);
+  check = name: ok: { inherit name; ok = (tryEval (deepSeq ok ok)).value or false == true; };
+
+  confFor = { mode, device ? "LABEL=NIX_SSD", timeout ? "10s", users ? "" }: ''
+    # Written by the NixOS module services.nix-ssd; see nix-ssd-generator.conf(5).
+    [nix-ssd]
+    mode = ${mode}
+    device = ${device}
+    mount-point = /mnt/nix-ssd
+    device-timeout = ${timeout}
+    overlay-subvolume = @overlay
+    build-subvolume = @build
+    cache-subvolume = @cache
+  '' + lib.optionalString (users != "") "cache-users = ${users}\n";
+
+  # ---- every mode, for both architectures and every boot loader, current NixOS
+  modes = {
+    overlay = { enable = true; cacheUsers = [ "alice" "root" ]; };
+    build = { enable = true; mode = "build"; device = "UUID=0a3c"; deviceTimeout = "1min 30s"; };
+    off = { enable = true; mode = "off"; };
+    disabled = { };
+  };
+  # nix-gc, nix-optimise and nixos-upgrade enabled: the module must not give them NIX_REMOTE.
+  jobs = { nix.gc.automatic = true; nix.optimise.automatic = true; system.autoUpgrade.enable = true; };
+  matrix = release: concatMap (system: concatMap (loader:
+    let
+      ev = lib.mapAttrs (_: settings: view (evalNixOS { inherit system release loader settings; extra = jobs; })) modes;
+      pkg = (stubPkgs system).callPackage (nixDir + "/package.nix") { };
+      cli = "${pkg}/bin/nix-ssd";
+      loaderCmd = ev.disabled.installBootLoader.cmd or "?";
+      p = "${release} ${system} ${loader}";
+      o = ev.overlay;
+      noPin = e: e.installBootLoader == { cmd = loaderCmd; } && (e.preSwitchChecks == null || e.preSwitchChecks == { });
+    in [
+      (check "${p}: every mode evaluates" (all (m: ev.${m}.ok) (attrNames modes)))
+      (check "${p}: enable = false defines nothing" (ev.disabled.systemPackages == [ ] && ev.disabled.generators == { } && ev.disabled.etc == { } && ev.disabled.extraInit == "" && ev.disabled.services == { } && noPin ev.disabled && ev.disabled.assertions == [ ]))
+      (check "${p}: the loader's own installer without the module" (has "/nix/store/" loaderCmd))
+      (check "${p}: overlay: generator installed" (o.generators == { nix-ssd-generator = "${pkg}/lib/systemd/system-generators/nix-ssd-generator"; }))
+      (check "${p}: overlay: package in systemPackages" (o.systemPackages == [ pkg.name ]))
+      (check "${p}: overlay: config file text" (o.etc == { "systemd/nix-ssd-generator.conf" = confFor { mode = "overlay"; users = "alice root"; }; }))
+      (check "${p}: overlay: assertions hold" (allOk o.assertions))
+      (check "${p}: overlay: experimental features in nix.settings" ((o.nixSettings.extra-experimental-features or null) == [ "local-overlay-store" "read-only-local-store" ]))
+      (check "${p}: overlay: root's shells use the daemon only while client.env exists" (has "[ -e /run/nix-ssd/client.env ]" o.extraInit && has "export NIX_REMOTE=daemon" o.extraInit))
+      (check "${p}: overlay: nix.conf includes the client file" (has "!include /run/nix-ssd/nix-client.conf" o.nixExtraOptions))
+      (check "${p}: overlay: no static NIX_REMOTE on any service" (all (s: !(o.services.${s}.environment or { } ? NIX_REMOTE)) (attrNames o.services)))
+      (check "${p}: overlay: nix-gc / nix-optimise left to the generator's drop-ins" (attrNames o.services == [ "nixos-upgrade" ]))
+      (check "${p}: overlay: nixos-upgrade reads client.env" ((o.services.nixos-upgrade.serviceConfig.EnvironmentFile or null) == [ "-/run/nix-ssd/client.env" ] && elem "nix-ssd.service" (o.services.nixos-upgrade.after or [ ])))
+      (check "${p}: overlay: ${loader} installer wrapped: pin, then the loader" ((o.installBootLoader.name or null) == "nix-ssd-install-bootloader" && has "set -e\n${cli} pin \"$1\"\n${loaderCmd} \"$@\"\n" (o.installBootLoader.text or null)))
+      (check "${p}: overlay: pin in preSwitchChecks" (has "${cli} pin \"$1\"" (o.preSwitchChecks.nix-ssd-pin or null)))
+      (check "${p}: build: config file text" (ev.build.etc == { "systemd/nix-ssd-generator.conf" = confFor { mode = "build"; device = "UUID=0a3c"; timeout = "1min 30s"; }; }))
+      (check "${p}: build: generator installed, no features, no pinning, no root routing" (ev.build.generators == o.generators && ev.build.nixSettings == { } && noPin ev.build && ev.build.extraInit == "" && ev.build.services == { }))
+      (check "${p}: off: config file says mode = off, nothing else" (has "mode = off\n" (ev.off.etc."systemd/nix-ssd-generator.conf" or null) && ev.off.nixSettings == { } && noPin ev.off && ev.off.extraInit == ""))
+    ]) loaders) systems;
+  current = matrix "current";
+
+  # ---- one evaluation kept for the scripts, the options and the package
+  base = evalNixOS { settings = modes.overlay; extra = jobs; };
+  baseView = view base;
+  pkgOf = system: (stubPkgs system).callPackage (nixDir + "/package.nix") { };
+  pkg = pkgOf "aarch64-linux";
+
+  # ---- a minimal older NixOS (24.05: no preSwitchChecks, no GRUB / systemd-boot
+  # extraInstallCommands) and one older than supported (21.11: no nix.settings either)
+  older = concatMap (system: concatMap (loader:
+    let
+      ev = lib.mapAttrs (_: settings: view (evalNixOS { inherit system loader settings; release = "24.05"; })) modes;
+      p = "24.05 ${system} ${loader}";
+    in [
+      (check "${p}: every mode evaluates, enable = false too" (all (m: ev.${m}.ok) (attrNames modes)))
+      (check "${p}: overlay: assertions hold" (allOk ev.overlay.assertions))
+      (check "${p}: overlay: pinned by the wrapped installer alone" ((ev.overlay.installBootLoader.name or null) == "nix-ssd-install-bootloader" && ev.overlay.preSwitchChecks == null))
+    ]) loaders) systems;
+  canary = evalNixOS {
+    release = "24.05";
+    extra = { config = lib.mkIf false { boot.loader.systemd-boot.extraInstallCommands = "x"; }; };
+  };
+  ancient = lib.mapAttrs (_: settings: view (evalNixOS { release = "21.11"; inherit settings; })) modes;
+  olderChecks = older ++ [
+    (check "24.05: a definition of a missing option under a false mkIf breaks evaluation (what the module must not do)" (!(view canary).ok))
+    (check "21.11: enable = false evaluates" ancient.disabled.ok)
+    (check "21.11: every mode evaluates to a failed assertion naming the oldest NixOS" (all (m: ancient.${m}.ok && failed ancient.${m}.assertions == [ "services.nix-ssd needs NixOS 23.11 or later (this is 21.11)." ]) [ "overlay" "build" "off" ]))
+  ];
+
+  # ---- assertions
+  assertionChecks = [
+    (check "mountPoint below /nix fails an assertion" (!(allOk (view (evalNixOS { settings = { enable = true; mountPoint = "/nix/ssd"; }; })).assertions)))
+    (check "Nix 2.18 with overlay mode fails an assertion" (!(allOk (view (evalNixOS { settings.enable = true; extra.nix.package = { type = "derivation"; name = "nix-2.18.1"; version = "2.18.1"; outPath = "/nix/store/00000000000000000000000000000000-nix-2.18.1"; }; })).assertions)))
+    (check "an explicit pinBootGenerations = false leaves the installer alone" ((view (evalNixOS { settings = { enable = true; pinBootGenerations = false; }; })).installBootLoader ? cmd))
+  ];
+
+  # ---- option declarations: type, description, default and example accepted by the type
+  opts = lib.collect lib.isOption base.options.services.nix-ssd;
+  optName = o: lib.showOption o.loc;
   optChecks = concatMap (o: [
-    { name = "${o.name}: has a type"; ok = (o.opt.type._type or null) == "option-type"; }
-    { name = "${o.name}: has a description"; ok = isString (o.opt.description or null) && stringLength o.opt.description > 20; }
-    { name = "${o.name}: default passes its type"; ok = o.opt.type.check (getPath o.name base.cfg); }
-  ] ++ lib.optionals (o.opt ? example) [
-    { name = "${o.name}: example passes its type"; ok = o.opt.type.check o.opt.example; }
+    (check "${optName o}: has a description" (isString (o.description or null) && stringLength o.description > 20))
+    (check "${optName o}: default passes its type" (o.type.check o.value))
+  ] ++ lib.optionals (o ? example && !(o.example ? _type)) [
+    (check "${optName o}: example passes its type" (o.type.check o.example))
   ]) opts;
-  getPath = name: cfg: builtins.foldl' (a: k: a.${k}) cfg (lib.filter isString (builtins.split "\\." (substring (stringLength "services.nix-ssd.") 999 name)));
-  optType = name: (builtins.head (filter (o: o.name == "services.nix-ssd.${name}") opts)).opt.type;
-  rejects = name: v: { name = "services.nix-ssd.${name} rejects ${builtins.toJSON v}"; ok = !((optType name).check v); };
-  accepts = name: v: { name = "services.nix-ssd.${name} accepts ${builtins.toJSON v}"; ok = (optType name).check v; };
+  # Through the module system (listOf checks its elements only when merging).
+  valueOf = name: v: let e = evalNixOS { settings = lib.setAttrByPath (lib.splitString "." name) v; }; in
+    tryEval (deepSeq (lib.getAttrFromPath (lib.splitString "." name) e.config.services.nix-ssd) true);
+  rejects = name: v: check "services.nix-ssd.${name} rejects ${builtins.toJSON v}" (!(valueOf name v).success);
+  accepts = name: v: check "services.nix-ssd.${name} accepts ${builtins.toJSON v}" (valueOf name v).success;
   typeChecks = [
     (accepts "device" "UUID=0a3c") (accepts "device" "/dev/nvme0n1p1") (accepts "device" "PARTLABEL=a b")
     (rejects "device" "NIX_SSD") (rejects "device" "LABEL=") (rejects "device" "/etc/passwd")
     (accepts "mountPoint" "/srv/nix-ssd") (rejects "mountPoint" "relative") (rejects "mountPoint" "/mnt/a b")
     (rejects "mountPoint" "/mnt/a,b") (rejects "mountPoint" "/mnt/a:b") (rejects "mountPoint" "/mnt/a\\b")
+    (rejects "mountPoint" "/mnt/100%") (rejects "mountPoint" "/mnt/a&b") (rejects "mountPoint" "/mnt/a?b")
+    (rejects "mountPoint" "/mnt/a#b") (rejects "mountPoint" "/mnt/a=b") (accepts "mountPoint" "/mnt/a-b_c.d@e+f")
     (accepts "mode" "build") (accepts "mode" "off") (rejects "mode" "on")
     (accepts "cacheUsers" [ "alice" "root" "_svc" "ad@corp" ]) (rejects "cacheUsers" [ "1abc" ]) (rejects "cacheUsers" [ "a b" ])
     (accepts "subvolumes.overlay" "@overlay") (rejects "subvolumes.overlay" "a/b") (rejects "subvolumes.overlay" "")
   ];
 
-  # ---- config produced by the module
-  ovl = evalModule { settings = { enable = true; cacheUsers = [ "alice" "root" ]; }; };
-  bld = evalModule { settings = { enable = true; mode = "build"; device = "UUID=0a3c"; deviceTimeout = "1min 30s"; }; };
-  off = evalModule { settings = { enable = true; mode = "off"; }; };
-  old = evalModule { settings = { enable = true; }; preSwitchChecks = false; };
-  disabled = evalModule { };
-  badMount = evalModule { settings = { enable = true; mountPoint = "/nix/ssd"; }; };
-  oldNix = evalModule { settings = { enable = true; }; other = { nix = { package.version = "2.18.1"; gc.automatic = false; }; }; };
-  pkg = ovl.cfg.package;
-  gen = "${pkg}/lib/systemd/system-generators/nix-ssd-generator";
-  allOk = as: all (a: a.assertion) as;
-  has = needle: hay:
-    let ln = stringLength needle; lh = stringLength hay;
-        go = i: i + ln <= lh && (substring i ln hay == needle || go (i + 1));
-    in go 0;
-  confText = e: e.out.environment.etc."systemd/nix-ssd-generator.conf".text;
-  configChecks = [
-    { name = "disabled: the module defines nothing"; ok = disabled.out == { }; }
-    { name = "overlay: generator installed with systemd.generators"; ok = ovl.out.systemd.generators.nix-ssd-generator == gen; }
-    { name = "overlay: package in systemPackages"; ok = ovl.out.environment.systemPackages == [ pkg ]; }
-    { name = "overlay: experimental features"; ok = ovl.out.nix.settings.extra-experimental-features == [ "local-overlay-store" "read-only-local-store" ]; }
-    { name = "overlay: assertions hold"; ok = allOk ovl.out.assertions; }
-    { name = "overlay: root profile snippet uses NIX_REMOTE=daemon when the env file exists"; ok = has "/run/nix-ssd/nix-daemon.env" ovl.out.environment.extraInit && has "export NIX_REMOTE=daemon" ovl.out.environment.extraInit; }
-    { name = "overlay: nix.conf includes the client file"; ok = ovl.out.nix.extraOptions == "!include /run/nix-ssd/nix-client.conf"; }
-    { name = "overlay: nix-gc routed through the daemon"; ok = ovl.out.systemd.services.nix-gc.environment.NIX_REMOTE == "daemon"; }
-    { name = "overlay: no unit stubs for disabled services"; ok = attrNames ovl.out.systemd.services == [ "nix-gc" ]; }
-    { name = "overlay: pin in system.preSwitchChecks for switch|boot"; ok = has "switch|boot) ${pkg}/bin/nix-ssd pin \"$1\"" ovl.out.system.preSwitchChecks.nix-ssd-pin; }
-    { name = "overlay: no loader hooks when preSwitchChecks exists"; ok = !(ovl.out ? boot); }
-    { name = "old NixOS: pin in the GRUB and systemd-boot install hooks"; ok = has "bin/nix-ssd pin" old.out.boot.loader.grub.extraInstallCommands && has "bin/nix-ssd pin" old.out.boot.loader.systemd-boot.extraInstallCommands && !(old.out ? system); }
-    { name = "build: no experimental features, no pinning, no root routing"; ok = !(bld.out ? nix) && !(bld.out ? system) && !(bld.out.environment ? extraInit); }
-    { name = "build: generator still installed"; ok = bld.out.systemd.generators.nix-ssd-generator == gen; }
-    { name = "off: config file says mode = off, nothing else added"; ok = has "mode = off" (confText off) && !(off.out ? nix) && !(off.out ? system); }
-    { name = "mountPoint below /nix fails an assertion"; ok = !(allOk badMount.out.assertions); }
-    { name = "Nix 2.18 with overlay mode fails an assertion"; ok = !(allOk oldNix.out.assertions); }
-    { name = "package: NIX_SSD_CLI is $out/bin/nix-ssd"; ok = pkg.env.NIX_SSD_CLI == "${builtins.placeholder "out"}/bin/nix-ssd"; }
-    { name = "package: version from Cargo.toml"; ok = pkg.version == cargo.package.version; }
-    { name = "package: Cargo.lock exists"; ok = pathExists pkg.cargoLock.lockFile; }
-    { name = "package: installs every man page of packaging/man"; ok = all (f: has f pkg.postInstall) (attrNames (builtins.readDir (src + "/packaging/man"))); }
-    { name = "package: generator moved to lib/systemd/system-generators"; ok = has "mv $out/bin/nix-ssd-generator $out/lib/systemd/system-generators/" pkg.postInstall; }
-    { name = "package: static generator relinked after checks for aarch64"; ok = has "--target aarch64-unknown-linux-gnu" pkg.preInstall && has "crt-static" pkg.preInstall && builtins.elem pkgs.glibc.static pkg.buildInputs && has "install -m755 target/aarch64-unknown-linux-gnu/release/nix-ssd-generator" pkg.postInstall; }
+  # ---- the package, for both architectures
+  packageChecks = concatMap (system:
+    let
+      p = pkgOf system;
+      t = (stubPkgs system).stdenv.hostPlatform.rust.rustcTargetSpec;
+      inSrc = rel: type: p.src.filter (toString (src + "/${rel}")) type;
+    in [
+      (check "package ${system}: NIX_SSD_CLI is $out/bin/nix-ssd" (p.env.NIX_SSD_CLI == "${builtins.placeholder "out"}/bin/nix-ssd"))
+      (check "package ${system}: the check phase runs (doCheck not off)" (p.doCheck or true))
+      (check "package ${system}: the check phase skips only hostile_inputs (fixtures run with NIX_SSD_CLI)" (p.checkFlags or [ ] == [ "--skip=hostile_inputs" ]))
+      (check "package ${system}: NIX_SSD_CLI only in env (not a top-level attribute too)" (!(p ? NIX_SSD_CLI)))
+      (check "package ${system}: systemd-escape for tests/escape.rs" (elem (stubPkgs system).systemdMinimal p.nativeCheckInputs))
+      (check "package ${system}: version from Cargo.toml" (p.version == cargo.package.version))
+      (check "package ${system}: Cargo.lock exists" (pathExists p.cargoLock.lockFile))
+      (check "package ${system}: source holds src/, tests/, unit-templates/, man pages" (all (f: inSrc f "regular") [ "Cargo.toml" "Cargo.lock" "src/lib.rs" "tests/fixtures.rs" "unit-templates/nix-ssd.service.in" "packaging/man/nix-ssd.8" ]))
+      (check "package ${system}: source leaves out packaging/nix (module changes do not rebuild it)" (!(inSrc "packaging/nix" "directory")))
+      (check "package ${system}: installs every man page of packaging/man" (all (f: has f p.postInstall) (attrNames (builtins.readDir (src + "/packaging/man")))))
+      (check "package ${system}: generator moved to lib/systemd/system-generators" (has "mv $out/bin/nix-ssd-generator $out/lib/systemd/system-generators/" p.postInstall))
+      (check "package ${system}: static generator relinked after the checks for ${t}" (has "--target ${t}" p.preInstall && has "crt-static" p.preInstall && elem (stubPkgs system).glibc.static p.buildInputs && has "install -m755 target/${t}/release/nix-ssd-generator" p.postInstall))
+    ]) systems;
+
+  # ---- flake: outputs evaluated against a nixpkgs input of the real lib and stub packages
+  flake = import (nixDir + "/flake.nix");
+  flakeOut = flake.outputs { self = flakeOut; nixpkgs = { inherit lib; legacyPackages = lib.genAttrs systems stubPkgs; }; };
+  flakeChecks = [
+    (check "flake: nixpkgs input" (isString flake.inputs.nixpkgs.url))
+    (check "flake: packages.aarch64-linux.default" (flakeOut.packages.aarch64-linux.default.pname == "nix-ssd-generator"))
+    (check "flake: packages.x86_64-linux.default" (has "--target x86_64-unknown-linux-gnu" flakeOut.packages.x86_64-linux.default.preInstall))
+    (check "flake: nixosModules.default is module.nix" (toString flakeOut.nixosModules.default == toString (nixDir + "/module.nix")))
+    (check "flake: overlay adds nix-ssd-generator" ((flakeOut.overlays.default (stubPkgs "x86_64-linux") { }).nix-ssd-generator.pname == "nix-ssd-generator"))
   ];
 
-  # ---- flake: outputs evaluated against a stub nixpkgs input
-  flake = import (nixDir + "/flake.nix");
-  flakeOut = flake.outputs { self = flakeOut; nixpkgs = { inherit lib; legacyPackages = lib.genAttrs [ "aarch64-linux" "x86_64-linux" ] stubPkgs; }; };
-  flakeChecks = [
-    { name = "flake: nixpkgs input"; ok = isString flake.inputs.nixpkgs.url; }
-    { name = "flake: packages.aarch64-linux.default"; ok = flakeOut.packages.aarch64-linux.default.pname == "nix-ssd-generator"; }
-    { name = "flake: packages.x86_64-linux.default"; ok = has "--target x86_64-unknown-linux-gnu" flakeOut.packages.x86_64-linux.default.preInstall; }
-    { name = "flake: nixosModules.default is module.nix"; ok = toString flakeOut.nixosModules.default == toString (nixDir + "/module.nix"); }
-    { name = "flake: overlay adds nix-ssd-generator"; ok = ((flakeOut.overlays.default (stubPkgs "x86_64-linux") { }).nix-ssd-generator.pname) == "nix-ssd-generator"; }
-  ];
-  checks = optChecks ++ typeChecks ++ configChecks ++ flakeChecks;
+  checks = current ++ olderChecks ++ assertionChecks ++ optChecks ++ typeChecks ++ packageChecks ++ flakeChecks;
+  confOf = m: (view (evalNixOS { settings = modes.${m}; })).etc."systemd/nix-ssd-generator.conf" or "";
 in
 {
   failures = map (c: c.name) (filter (c: !c.ok) checks);
   passed = builtins.length (filter (c: c.ok) checks);
-  options = map (o: o.name) opts;
-  conf = { overlay = confText ovl; build = confText bld; off = confText off; };
+  options = map optName opts;
+  conf = lib.genAttrs [ "overlay" "build" "off" ] confOf;
+  # For run.sh to run (the module's shell fragments, with the fake CLI path to replace).
+  scripts = {
+    cli = "${pkg}/bin/nix-ssd";
+    preSwitchCheck = baseView.preSwitchChecks.nix-ssd-pin or "";
+    installBootLoader = baseView.installBootLoader.text or "";
+    loader = (view (evalNixOS { })).installBootLoader.cmd or "";
+  };
+  package = {
+    inherit (pkg) name;
+    outPlaceholder = builtins.placeholder "out";
+    NIX_SSD_CLI = pkg.env.NIX_SSD_CLI;
+    checkFlags = pkg.checkFlags or [ ];
+  };
 }
