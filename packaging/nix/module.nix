@@ -207,6 +207,17 @@ in
       };
     };
 
+    enrolledUuids = mkOption {
+      type = types.listOf (types.strMatching "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}");
+      default = [ ];
+      example = [ "4f1c0021-abcd-ef01-2345-6789aabbccdd" ];
+      description = ''
+        btrfs UUIDs of this machine's SSDs (`blkid -s UUID -o value DEVICE`), written to
+        /etc/nix-ssd/enrolled (root only). Only an enrolled SSD is ever stacked on /nix/store;
+        `nix-ssd setup` and `nix-ssd enroll` also enrol, in /var/lib/nix-ssd/enrolled.
+      '';
+    };
+
     pinBootGenerations = mkOption {
       type = types.bool;
       default = cfg.mode == "overlay";
@@ -260,6 +271,14 @@ in
       systemd.generators.nix-ssd-generator = "${cfg.package}/lib/systemd/system-generators/nix-ssd-generator";
       environment.etc."systemd/nix-ssd-generator.conf".text = configText;
     }
+
+    # Copied, not a store symlink, and root's only: `nix-ssd activate` trusts no other file.
+    (mkIf (cfg.enrolledUuids != [ ]) {
+      environment.etc."nix-ssd/enrolled" = {
+        text = "# services.nix-ssd.enrolledUuids\n" + lib.concatMapStrings (u: "${lib.toLower u}\n") cfg.enrolledUuids;
+        mode = "0600";
+      };
+    })
 
     # nix-ssd activate points the daemon at local-overlay://; clients and `nix-ssd pin` need the
     # same features to talk about it. (nix.settings: NixOS 22.05; without it the release

@@ -110,6 +110,10 @@ let
       (check "${p}: overlay: nixos-upgrade reads client.env" ((o.services.nixos-upgrade.serviceConfig.EnvironmentFile or null) == [ "-/run/nix-ssd/client.env" ] && elem "nix-ssd.service" (o.services.nixos-upgrade.after or [ ])))
       (check "${p}: overlay: ${loader} installer wrapped: pin, then the loader" ((o.installBootLoader.name or null) == "nix-ssd-install-bootloader" && has "set -e\n${cli} pin \"$1\"\n${loaderCmd} \"$@\"\n" (o.installBootLoader.text or null)))
       (check "${p}: overlay: pin in preSwitchChecks" (has "${cli} pin \"$1\"" (o.preSwitchChecks.nix-ssd-pin or null)))
+      (check "${p}: enrolledUuids: /etc/nix-ssd/enrolled, lowercase, copied mode 0600" (
+        let e = (evalNixOS { inherit system release loader; settings = modes.overlay // { enrolledUuids = [ "4F1C0021-ABCD-EF01-2345-6789AABBCCDD" ]; }; }).config.environment.etc."nix-ssd/enrolled";
+        in e.text == "# services.nix-ssd.enrolledUuids\n4f1c0021-abcd-ef01-2345-6789aabbccdd\n" && e.mode == "0600"))
+      (check "${p}: enrolledUuids: none, no file" (!(o.etc ? "nix-ssd/enrolled")))
       (check "${p}: build: config file text" (ev.build.etc == { "systemd/nix-ssd-generator.conf" = confFor { mode = "build"; device = "UUID=0a3c"; timeout = "1min 30s"; }; }))
       (check "${p}: build: generator installed, no features, no pinning, no root routing" (ev.build.generators == o.generators && ev.build.nixSettings == { } && noPin ev.build && ev.build.extraInit == "" && ev.build.services == { }))
       (check "${p}: off: config file says mode = off, nothing else" (has "mode = off\n" (ev.off.etc."systemd/nix-ssd-generator.conf" or null) && ev.off.nixSettings == { } && noPin ev.off && ev.off.extraInit == ""))
