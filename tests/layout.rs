@@ -1,6 +1,7 @@
 //! The architecture as a test (ARCHITECTURE.md describes it): dependencies between the crate's
 //! modules only point down, there is no circle between modules, libc and `unsafe` appear only
-//! in src/sys/, and no function is longer than [`MAX_FN_LINES`].
+//! in src/sys/ (and the generator's `#[unsafe(no_mangle)]` C entry point), and no function is
+//! longer than [`MAX_FN_LINES`].
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -177,11 +178,10 @@ fn libc_and_unsafe_only_in_sys() {
         .iter()
         .filter(|(_, m, _)| m[0] != "sys")
         .filter(|(_, _, t)| {
-            let code = code(t);
-            code.contains("libc::")
-                || code.contains("unsafe {")
-                || code.contains("unsafe fn")
-                || code.contains("unsafe impl")
+            // the exceptions: the generator's C entry point and the lint that forbids the rest
+            let code =
+                code(t).replace("#[unsafe(no_mangle)]\nextern \"C\" fn main(", "").replace("#![deny(unsafe_code)]", "");
+            code.contains("libc::") || code.contains("unsafe")
         })
         .map(|(p, _, _)| p.display().to_string())
         .collect();
