@@ -39,7 +39,7 @@ echo "big-rc: $?"; sed 's/^/big: /' /tmp/out
 # the plan for real, the data LV mounted (online)
 dd if=/dev/urandom of=/mnt/data/other bs=1M count=8 conv=fsync status=none
 $N lvm-plan "${ARGS[@]}" --execute > /tmp/out 2>&1; echo "exec-rc: $?"; sed 's/^/exec: /' /tmp/out
-check() {   # check PREFIX: facts after a plan ran
+after_plan() {   # after_plan PREFIX: facts after a plan ran
     umount /mnt/data; echo 3 > /proc/sys/vm/drop_caches; mount /dev/vg0/data /mnt/data
     [ "$(sha256sum < /mnt/data/file)" = "$SUM" ] && echo "$1checksum-after: same"
     [ -n "${DSUM:-}" ] && [ "$(sha256sum < /mnt/data/dirty)" = "$DSUM" ] && echo "$1dirty-checksum-after: same"
@@ -52,7 +52,7 @@ check() {   # check PREFIX: facts after a plan ran
     echo "$1nix-overlay-dirs: $(ls /mnt/nix/@overlay | sort | tr '\n' ' ' | sed 's/ $//')"
     umount /mnt/nix
 }
-check ""
+after_plan ""
 lvsum | sed 's/^/lvs-after: /'
 $N lvm-plan "${ARGS[@]}" --execute > /tmp/out 2>&1; echo "again-rc: $?"; sed 's/^/again: /' /tmp/out
 
@@ -77,5 +77,5 @@ PATH=/tmp/shim:$PATH $N lvm-plan "${ARGS[@]}" --execute > /tmp/out 2>&1; echo "f
 echo "fail-segtype: $(lvs --noheadings -o segtype vg0/data | tr -d ' ')"
 $N lvm-plan "${ARGS[@]}" > /tmp/out 2>&1; echo "nolv-rc: $?"; sed 's/^/nolv: /' /tmp/out
 $N lvm-plan "${ARGS[@]}" --lv data --execute > /tmp/out 2>&1; echo "resume-rc: $?"; sed 's/^/resume: /' /tmp/out
-check resume-
+after_plan resume-
 echo "t-test-s: $(awk -v t0="$T0" '{printf "%.1f", $1 - t0}' /proc/uptime)"
