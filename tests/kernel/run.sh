@@ -166,7 +166,9 @@ scenario_missing_db() {
     expect_refusal missing-db 'db\.sqlite|database|db'
 }
 
-# FINDINGS item 1: upper and work on separate subvolumes, mounted separately
+# upper and work on separate subvolumes, mounted separately: overlayfs refuses that ("workdir
+# and upperdir must reside under the same mount"; reached through one mount instead, every
+# copy-up fails with EXDEV), so activate must refuse it cleanly (check_layout in src/activate.rs)
 scenario_separate_subvols() {
     local T=separate-subvols before after
     setup_fake_nix || { fail "$T: fake nix setup"; return; }
@@ -246,7 +248,9 @@ mount_units() { # GENDIR EXPECTED_WHAT
     done
 }
 
-# --adopt on a seed-layout btrfs (@upper @work @build @cache) keeps @upper's files.
+# --adopt on a seed-layout btrfs keeps @upper's files. "The seed" is the plan this project
+# started from (not in this repo); its SSD layout was four subvolumes @upper @work @build @cache,
+# which `nix-ssd setup --adopt` turns into @overlay/{upper,work,state} @build @cache (README).
 adopt_test() {
     local img=$1
     truncate -s 300M "$img"; mkfs.btrfs -q -L NIX_SSD "$img" >/dev/null 2>&1

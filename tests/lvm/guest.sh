@@ -1,8 +1,9 @@
 #!/bin/bash
 # Guest side of tests/lvm/run.sh (runs as PID 1's child, no systemd; udevd is up). Builds the
-# seed's Stage 1, runs `nix-ssd lvm-plan` dry, refused, with --execute, then a second time
-# from the same kind of state with an injected failure of step 2 and a resume. Prints
-# "key: value" facts; the host asserts.
+# seed's Stage 1 (the starting layout of the plan this project began from, not in this repo: a
+# data LV on the HDD PV cached writethrough by a pool on the SSD PV), runs `nix-ssd lvm-plan`
+# dry, refused, with --execute, then a second time from the same kind of state with an injected
+# failure of step 2 and a resume. Prints "key: value" facts; the host asserts.
 export LC_ALL=C
 N=/payload/nix-ssd
 SSD_LINK=/dev/disk/by-id/virtio-ssd

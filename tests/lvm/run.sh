@@ -1,10 +1,14 @@
 #!/bin/bash
-# `nix-ssd lvm-plan --execute` for real with lvm2 + dm-cache. The host kernel has no
-# device-mapper (FINDINGS.md item 19), so this boots the boot bed's Debian 13 guest under qemu
-# with three extra virtio disks: an HDD-like PV (2 GiB), an SSD-like PV (1.5 GiB) and a small
-# payload disk (this checkout's nix-ssd + tests/lvm/guest.sh). The guest builds the seed's
-# Stage 1 (data LV on the HDD cached writethrough by a pool on the SSD, a file with a known
-# checksum), runs the plan dry and with --execute, and reports; this script asserts.
+# `nix-ssd lvm-plan --execute` for real with lvm2 + dm-cache. The host kernel of these machines
+# has no device-mapper (no /dev/mapper/control, nothing in /proc/misc, no modules to load), while
+# the Debian 13 guest kernel ships dm-mod, dm-cache and dm-cache-smq; so this boots the boot
+# bed's Debian 13 guest under qemu with three extra virtio disks: an HDD-like PV (2 GiB), an
+# SSD-like PV (1.5 GiB) and a small payload disk (this checkout's nix-ssd + tests/lvm/guest.sh).
+# The guest builds the seed's Stage 1 (data LV on the HDD cached writethrough by a pool on the
+# SSD, a file with a known checksum), runs the plan dry and with --execute, and reports; this
+# script asserts. "The seed" is the plan this project started from (not in this repo): Stage 1
+# is the machine as it was (that cached data LV), Stage 2 what `nix-ssd lvm-plan` does
+# (src/lvm.rs lists its steps).
 #
 # Run as root. Caches: /var/cache/nix-ssd-lvm (the bed's prepared rootfs + lvm2 and
 # thin-provisioning-tools, and its ext4 root image); scratch: /var/tmp/nix-ssd-lvm.
