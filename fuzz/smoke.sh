@@ -10,6 +10,7 @@
 # Last line: "fuzz smoke: 4 targets ok, sample M units verified".
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd); top=$(dirname "$here")
+. "$top/tests/lib/check.sh"   # pass, fail, summary
 secs=${SMOKE_SECONDS:-20}
 export PATH=$HOME/.cargo/bin:$PATH
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
@@ -23,7 +24,6 @@ cd "$here"
 cargo +"$tc" fuzz build -O --sanitizer none >/dev/null 2>build.log || { cat build.log; exit 1; }
 bin=$here/target/x86_64-unknown-linux-gnu/release
 scratch=$(mktemp -d); trap 'rm -rf "$scratch"' EXIT
-fail=0
 for t in cmdline config blkid pipeline; do
     mkdir -p "$scratch/$t"; cp "$here/corpus/$t"/* "$scratch/$t/" 2>/dev/null || true
     rc=0
@@ -32,14 +32,13 @@ for t in cmdline config blkid pipeline; do
     runs=$(awk '/stat::number_of_executed_units/ {print $2}' "$scratch/$t.log")
     rate=$(awk '/stat::average_exec_per_sec/ {print $2}' "$scratch/$t.log")
     if [ $rc -ne 0 ]; then
-        echo "FAIL fuzz $t (exit $rc) after ${runs:-?} runs:"; grep -E -A12 'panicked|ERROR' "$scratch/$t.log" | head -40
+        fail "fuzz $t (exit $rc) after ${runs:-?} runs:"; grep -E -A12 'panicked|ERROR' "$scratch/$t.log" | head -40
         for c in "$scratch"/crash-"$t"-*; do [ -e "$c" ] && { cp "$c" "$here/"; echo "    input kept: fuzz/$(basename "$c")"; }; done
-        fail=$((fail + 1))
     else
-        echo "fuzz $t: ${runs:-0} runs in ${secs}s (${rate:-0}/s), no crash"
+        pass "fuzz $t: ${runs:-0} runs in ${secs}s (${rate:-0}/s), no crash"
     fi
 done
-[ $fail -eq 0 ] || { echo "fuzz smoke: $fail targets crashed"; exit 1; }
+[ "$CHECK_FAIL" -eq 0 ] || { echo "fuzz smoke: $CHECK_FAIL targets crashed"; exit 1; }
 
 # Sample check: rendered units from pipeline inputs through systemd-analyze verify.
 if [ "$(id -u)" != 0 ]; then echo "fuzz smoke: sample verify skipped (needs root)"; echo "fuzz smoke: 4 targets ok, sample 0 units verified"; exit 0; fi
@@ -48,25 +47,24 @@ if [ "$(id -u)" != 0 ]; then echo "fuzz smoke: sample verify skipped (needs root
 mkdir -p "$scratch/samples"
 n=$(SAMPLES=${SAMPLES:-200} "$here/samples/target/release/nix-ssd-render-samples" "$scratch/samples" \
     "$here/corpus/pipeline"/* "$scratch/pipeline"/* ${SAMPLE_EXTRA:+"$SAMPLE_EXTRA"/*})
-NIX_SSD_CLI_BIN=$top/target/release/nix-ssd unshare --mount --propagation private bash -s "$scratch/samples" "$top/tests/stubs" <<'INNER'
+NIX_SSD_CLI_BIN=$top/target/release/nix-ssd unshare --mount --propagation private bash -s "$scratch/samples" "$top/tests/stubs" "$top/tests/lib/check.sh" <<'INNER'
 set -uo pipefail
-samples=$1 stubs=$2; t=$(mktemp -d); mount -t tmpfs tmpfs "$t"; mkdir "$t/u" "$t/w"
+samples=$1 stubs=$2; . "$3"; CHECK_SUITE="sample verify" CHECK_QUIET_PASS=1   # only failures printed
+t=$(mktemp -d); mount -t tmpfs tmpfs "$t"; mkdir "$t/u" "$t/w"
 install -m755 "$NIX_SSD_CLI_BIN" "$t/u/nix-ssd"
 mount -t overlay overlay -o "lowerdir=/usr/bin,upperdir=$t/u,workdir=$t/w" /usr/bin
-bad=0; good=0
 for d in "$samples"/*/; do
     mapfile -t units < <(cd "$d" && find . -maxdepth 1 -type f \( -name '*.mount' -o -name '*.service' \) -printf '%f\n' | sort)
     err=$(cd "$d" && SYSTEMD_UNIT_PATH="$d:$stubs:" systemd-analyze verify --man=no "${units[@]/#/$d}" \
           "$stubs"/*.service "$stubs/nix-daemon.socket" 2>&1 >/dev/null) && rc=0 || rc=$?
     if [ $rc -ne 0 ] || [ -n "$err" ]; then
-        bad=$((bad + 1)); echo "FAIL systemd-analyze verify on sample $(basename "$d") (input $(cat "$d/.input")):"
+        fail "systemd-analyze verify on sample $(basename "$d") (input $(cat "$d/.input")):"
         printf '%s\n' "$err" | sed 's/^/    /' | head -20
     else
-        good=$((good + 1))
+        pass "sample $(basename "$d")"
     fi
 done
 umount -l /usr/bin; umount -l "$t"; rmdir "$t"
-echo "sample verify: $good passed, $bad failed"
-[ $bad -eq 0 ]
+summary
 INNER
 echo "fuzz smoke: 4 targets ok, sample $n units verified"

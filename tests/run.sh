@@ -7,7 +7,8 @@
 # Steps can be skipped for quick local runs: SKIP="boot bench" tests/run.sh
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd); cd "$top"
-[ "$(id -u)" = 0 ] || { echo "tests/run.sh: run as root (mounts, loop devices, boots)" >&2; exit 2; }
+CHECK_SUITE=suites; . tests/lib/check.sh   # each step is one check; the closing line counts them
+need_root   # mounts, loop devices, boots
 export DEBIAN_FRONTEND=noninteractive
 # FRESH=1: what a new machine sees. Every cache and scratch directory outside the checkout
 # (guest trees, tool tree, LVM guest, cargo's registry and installed cargo tools) starts empty, in
@@ -23,14 +24,14 @@ if [ "${FRESH:-0}" = 1 ]; then
     [ "${KEEP_FRESH:-0}" = 1 ] || trap 'rm -rf "$fresh"' EXIT
 fi
 skip() { [[ " ${SKIP:-} " == *" $1 "* ]]; }
-results=(); failed=0
+results=()   # "ok|FAIL|skipped NAME (N s)" of each step, told in the summary
 step() { # NAME COMMAND...
     local name=$1; shift
-    if skip "$name"; then results+=("$name: skipped"); return; fi
+    if skip "$name"; then results+=("skipped $name"); return; fi
     local t0=$SECONDS
     echo "::: $name: $*"
-    if "$@"; then results+=("$name: ok ($((SECONDS - t0)) s)")
-    else results+=("$name: FAILED ($((SECONDS - t0)) s)"); failed=$((failed + 1)); fi
+    if "$@"; then results+=("ok $name ($((SECONDS - t0)) s)")
+    else results+=("FAIL $name ($((SECONDS - t0)) s)"); fi
 }
 deps() {
     local need=()
@@ -55,7 +56,8 @@ step symlink-safety env "${bins[@]}" tests/boot/symlink-safety.sh
 step faults env "${bins[@]}" tests/boot/faults.sh
 step lvm env "${bins[@]}" tests/lvm/run.sh
 step bench benches/generator.sh
-echo; echo "=== summary"; printf '  %s\n' "${results[@]}"
-ok=0; for r in "${results[@]}"; do [[ $r == *": ok"* ]] && ok=$((ok + 1)); done
-echo "suites: $ok passed, $failed failed"
-[ $failed -eq 0 ]
+echo; echo "=== summary"
+for r in "${results[@]}"; do
+    case $r in ok\ *) pass "${r#ok }" ;; FAIL\ *) fail "${r#FAIL }" ;; *) info "${r#skipped }: skipped" ;; esac
+done
+summary

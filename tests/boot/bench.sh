@@ -12,7 +12,7 @@
 # Environment: GENERATOR / NIX_SSD_CLI as for run.sh; EMMC_THROTTLE / SSD_THROTTLE (qemu
 # -drive throttling.* options, see lib.sh); BENCH_BOOTS (subset of: baseline overlay build absent timeout0).
 set -uo pipefail
-[ "$(id -u)" = 0 ] || { echo "bench.sh: must run as root" >&2; exit 2; }
+. "$(dirname "$0")/../lib/check.sh"; need_root   # figures; its checks only fail (exit 1)
 . "$(dirname "$0")/lib.sh"
 trap bed_cleanup EXIT
 T0=$(now_ms)
@@ -43,8 +43,7 @@ else
     rm -f "$IMG/bench-master.img"
 fi
 for b in baseline overlay build absent timeout0; do NAME[$b]=${NAME[$b]-not-booted}; done
-FAILED=0
-for b in $BOOTS; do reported "${NAME[$b]}" || { echo "bench: ${NAME[$b]} has no report ($BED_LOG/${NAME[$b]}.console)"; FAILED=1; }; done
+for b in $BOOTS; do reported "${NAME[$b]}" || fail "bench: ${NAME[$b]} has no report ($BED_LOG/${NAME[$b]}.console)"; done
 declare -A DESC=(
   [baseline]="no generator, SSD attached, unused (eMMC store; /tmp build dir on eMMC)"
   [overlay]="overlay mode: store upper layer + build dir on the SSD"
@@ -84,6 +83,6 @@ echo "   build, many files:     $(ratio "$EB" "$SB")  ($EB ms vs $SB ms; build m
 echo "reports: $(for b in $BOOTS; do printf '%s ' "$BED_LOG/${NAME[$b]}.report"; done)"
 for b in baseline overlay build; do for k in wl-add-ms wl-build-ms; do
     n=${NAME[$b]}; [[ " $BOOTS " == *" $b "* ]] || continue
-    rv $n $k | grep -qE '^[0-9]+ rc=0 /nix/store/' || { echo "bench: $b $k failed: $(rv $n $k)"; FAILED=1; }
+    rv $n $k | grep -qE '^[0-9]+ rc=0 /nix/store/' || fail "bench: $b $k failed: $(rv $n $k)"
 done; done
-exit $FAILED
+[ "$CHECK_FAIL" -eq 0 ]

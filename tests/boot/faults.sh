@@ -18,10 +18,9 @@
 # Usage: sudo tests/boot/faults.sh   (binaries: GENERATOR=…, NIX_SSD_CLI=…, NIX_SSD_DEB=…)
 # Last line: "faults: N passed, M failed".
 set -uo pipefail
-[ "$(id -u)" = 0 ] || { echo "faults.sh: must run as root" >&2; exit 2; }
+CHECK_SUITE=faults; . "$(dirname "$0")/../lib/check.sh"; need_root
 . "$(dirname "$0")/lib.sh"
-trap bed_cleanup EXIT
-trap 'bed_cleanup; exit 130' INT TERM
+bed_traps
 t_series=$(now_ms)
 bed_series_begin
 FL=$(series_layer faults client-conf)
@@ -237,5 +236,4 @@ for s in n1 n2 n3 n4 q1 q2 q3; do
         echo "--- report of f-$s"; cat "$BED_LOG/f-$s.report"; echo "--- console tail"; tail -20 "$BED_LOG/f-$s.console"
     fi
 done
-echo "faults: $PASS passed, $FAIL failed"
-[ "$FAIL" -eq 0 ]
+summary

@@ -13,10 +13,8 @@ mkdir -p "$BED_CACHE" "$BED_WORK" "$BED_LOG"
 GUEST_SUITE=trixie
 GUEST_PKGS=systemd,systemd-sysv,udev,dbus,btrfs-progs,kmod,nix-bin,nix-setup-systemd,libdbi-perl,linux-image-amd64,initramfs-tools
 
-log()  { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
-die()  { log "FATAL: $*"; exit 2; }
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-
+# log, die, now_ms and the pass/fail counters with ok's building blocks: tests/lib/check.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/check.sh"
 # mirror_uri: the Debian archive URI the HOST's apt uses, read at run time (no host name is
 # written in any file of the bed). deb822 *.sources first, then one-line sources.list.
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/debian-mirror.sh"
@@ -266,6 +264,8 @@ BED_LOOPS=()
 bed_cleanup() {
     local l; for l in "${BED_LOOPS[@]}"; do losetup -d "$l" 2>/dev/null; done; BED_LOOPS=()
 }
+# bed_traps: what every series script sets first: the loops are detached on exit and on a signal
+bed_traps() { trap bed_cleanup EXIT; trap 'bed_cleanup; exit 130' INT TERM; }
 
 # boot_nspawn NAME INIT(boot|nixos) SSD(none|IMG) GEN(yes|no) [CMDLINE words...]
 # The generator reads /proc/cmdline, which in a container is the HOST's: the command line is
@@ -372,13 +372,13 @@ boot_qemu() {
 # (KEY is literal: unit names contain backslashes)
 rva() { K="$2: " awk 'index($0,ENVIRON["K"])==1 {print substr($0,length(ENVIRON["K"])+1)}' "$BED_LOG/$1.report" 2>/dev/null; }
 rv() { rva "$@" | head -1; }
-PASS=0; FAIL=0; BOOT_FAILED=()
-# ok NAME DESCRIPTION COMMAND...: one assertion about boot NAME
+BOOT_FAILED=()   # boots with a failed assertion (each once)
+# ok NAME DESCRIPTION COMMAND...: one assertion about boot NAME (tests/lib/check.sh's check,
+# with the boot's name in a column of its own)
 ok() {
-    local name=$1 desc=$2; shift 2
-    if "$@" >/dev/null 2>&1; then PASS=$((PASS+1)); printf '  ok   %-18s %s\n' "$name" "$desc"
-    else FAIL=$((FAIL+1)); printf '  FAIL %-18s %s\n' "$name" "$desc"
-         [[ " ${BOOT_FAILED[*]} " == *" $name "* ]] || BOOT_FAILED+=("$name"); fi
+    local name=$1 desc=$2 failed=$CHECK_FAIL; shift 2
+    check "$(printf '%-18s %s' "$name" "$desc")" "$@"
+    [ "$CHECK_FAIL" = "$failed" ] || [[ " ${BOOT_FAILED[*]} " == *" $name "* ]] || BOOT_FAILED+=("$name")
 }
 # helpers for ok
 has()   { rva "$1" "$2" | grep -qE -- "$3"; }      # has NAME KEY ERE

@@ -14,10 +14,9 @@
 #   BED_CACHE (/var/cache/nix-ssd-bed)  BED_WORK (/var/tmp/nix-ssd-bed)
 # Exit status: 0 iff every assertion passed. Last line: "boot: N passed, M failed".
 set -uo pipefail
-[ "$(id -u)" = 0 ] || { echo "run.sh: must run as root" >&2; exit 2; }
+CHECK_SUITE=boot; . "$(dirname "$0")/../lib/check.sh"; need_root
 . "$(dirname "$0")/lib.sh"
-trap bed_cleanup EXIT
-trap 'bed_cleanup; exit 130' INT TERM
+bed_traps
 T_START=$(now_ms)
 RUNNERS=${RUNNERS:-nspawn qemu}
 ONLY=${ONLY:-.}
@@ -182,8 +181,8 @@ fi
 if [ "${BENCH:-1}" != 0 ] && [[ " $RUNNERS " == *" qemu "* ]] && [ "$ONLY" = . ]; then
   log "=== bench.sh (from this run's qemu boots)"
   if BENCH_FROM="q7-baseline q1-overlay q4-build q2-absent q6-timeout0-absent" "$BED_DIR/bench.sh"; then
-       PASS=$((PASS+1)); echo "  ok   bench: table complete, workloads ran (rc=0)"
-  else FAIL=$((FAIL+1)); echo "  FAIL bench: see above"; fi
+       pass "bench: table complete, workloads ran (rc=0)"
+  else fail "bench: see above"; fi
 fi
 
 echo
@@ -192,5 +191,4 @@ printf '%-22s %7s %9s %11s %9s\n' boot wall multi-user first-answer device
 printf '%s\n' "${TIMES[@]}"
 echo "rootfs (cache check/build): $T_ROOTFS ms; whole run: $(( ($(now_ms) - T_START) / 1000 )) s; logs: $BED_LOG"
 [ ${#BOOT_FAILED[@]} -gt 0 ] && echo "boots with failures: ${BOOT_FAILED[*]}"
-echo "boot: $PASS passed, $FAIL failed"
-[ "$FAIL" = 0 ]
+summary

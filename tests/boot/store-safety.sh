@@ -12,10 +12,9 @@
 # Usage: sudo tests/boot/store-safety.sh   (binaries: GENERATOR=…, NIX_SSD_CLI=…, else built)
 # Last line: "store-safety: N passed, M failed".
 set -uo pipefail
-[ "$(id -u)" = 0 ] || { echo "store-safety.sh: must run as root" >&2; exit 2; }
+CHECK_SUITE=store-safety; . "$(dirname "$0")/../lib/check.sh"; need_root
 . "$(dirname "$0")/lib.sh"
-trap bed_cleanup EXIT
-trap 'bed_cleanup; exit 130' INT TERM
+bed_traps
 t_series=$(now_ms)
 bed_series_begin
 SL=$(series_layer store-safety client-conf)   # its step script instead of the matrix's report
@@ -117,5 +116,4 @@ for s in e0 s1 s2 s3 s4; do
         echo "--- report of ss-$s"; cat "$BED_LOG/ss-$s.report"; tail -30 "$BED_LOG/ss-$s.console"
     fi
 done
-echo "store-safety: $PASS passed, $FAIL failed"
-[ "$FAIL" -eq 0 ]
+summary

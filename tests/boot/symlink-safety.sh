@@ -7,10 +7,9 @@
 # Usage: sudo tests/boot/symlink-safety.sh   (binaries: GENERATOR=…, NIX_SSD_CLI=…, else built)
 # Last line: "symlink-safety: N passed, M failed".
 set -uo pipefail
-[ "$(id -u)" = 0 ] || { echo "symlink-safety.sh: must run as root" >&2; exit 2; }
+CHECK_SUITE=symlink-safety; . "$(dirname "$0")/../lib/check.sh"; need_root
 . "$(dirname "$0")/lib.sh"
-trap bed_cleanup EXIT
-trap 'bed_cleanup; exit 130' INT TERM
+bed_traps
 bed_series_begin
 L=$(series_layer symlink-safety); mkdir -p "$L/home"
 printf '[nix-ssd]\nmode = build\ncache-users = alice bob carol\n' > "$L/etc/systemd/nix-ssd-generator.conf"
@@ -55,6 +54,5 @@ ok $N "control: it is the @cache/carol subvolume dir" has $N "carol source" '^/@
 ok $N "control: owned by carol" has $N "carol owner" '^carol '
 ok $N "control: carol can write her cache" has $N "carol can write" '^yes$'
 ok $N "SSD cache dir of carol owned by carol, mode 700" has $N "cache dir owners" '/mnt/nix-ssd/cache/carol carol 700'
-[ "$FAIL" -eq 0 ] || explain sl
-echo "symlink-safety: $PASS passed, $FAIL failed"
-[ "$FAIL" -eq 0 ]
+[ "$CHECK_FAIL" -eq 0 ] || explain sl
+summary

@@ -25,16 +25,10 @@ REPO=$(cd "$HERE/../.." && pwd)
 KT_PY="$HERE/kt.py"
 
 # ---------------------------------------------------------------- helpers ---
-pass() { echo "PASS: $*"; echo "PASS $*" >>"$KT_RESULTS"; }
-fail() { echo "FAIL: $*"; echo "FAIL $*" >>"$KT_RESULTS"; }
-info() { echo "INFO: $*"; echo "INFO $*" >>"$KT_RESULTS"; }
-# check NAME CMD...: PASS if CMD succeeds
-check() { local n=$1; shift; if "$@"; then pass "$n"; else fail "$n"; fi; }
-# eq NAME GOT WANT
-eq() { if [[ "$2" == "$3" ]]; then pass "$1"; else fail "$1 (got '$2', want '$3')"; fi; }
-# has NAME HAYSTACK NEEDLE  (comma-separated option lists, or plain substrings)
-has() { if [[ "$2" == *"$3"* ]]; then pass "$1"; else fail "$1 ('$3' not in '$2')"; fi; }
-hasopt() { if [[ ",$2," == *",$3,"* ]]; then pass "$1"; else fail "$1 (option '$3' not in '$2')"; fi; }
+# pass, fail, info, check, check_eq, check_has, check_opt, summary: tests/lib/check.sh. The
+# checks run in nested mount namespaces (this script again, --ns / --scenario): every result
+# goes to $CHECK_RESULTS (exported by outer_main), which summary counts.
+CHECK_SUITE=kernel; . "$REPO/tests/lib/check.sh"
 py() { python3 "$KT_PY" "$@"; }
 
 # ============================================================ scenario ======
@@ -66,52 +60,52 @@ scenario_positive() {
     local T="positive"
     setup_fake_nix || { fail "$T: fake nix setup"; return; }
     run_activate
-    eq "$T: activate exit status" "$ACT_RC" 0
+    check_eq "$T: activate exit status" "$ACT_RC" 0
 
     local top fstype opts sopts optional root
     top=$(py mi-top /nix/store)
     IFS=$'\x1f' read -r fstype opts sopts optional root _ <<<"$top"
-    eq "$T: /nix/store is overlay" "$fstype" overlay
-    hasopt "$T: overlay upperdir" "$sopts" "upperdir=$KT_MP/overlay/upper"
-    hasopt "$T: overlay workdir" "$sopts" "workdir=$KT_MP/overlay/work"
+    check_eq "$T: /nix/store is overlay" "$fstype" overlay
+    check_opt "$T: overlay upperdir" "$sopts" "upperdir=$KT_MP/overlay/upper"
+    check_opt "$T: overlay workdir" "$sopts" "workdir=$KT_MP/overlay/work"
     if [[ ",$sopts," == *",lowerdir=/nix/.lower-store,"* || ",$sopts," == *",lowerdir+=/nix/.lower-store,"* ]]; then
         pass "$T: overlay lowerdir=/nix/.lower-store"
     else fail "$T: overlay lowerdir=/nix/.lower-store (super options: '$sopts')"; fi
 
     top=$(py mi-top /nix/.lower-store)
     IFS=$'\x1f' read -r fstype opts sopts optional root _ <<<"$top"
-    eq "$T: /nix/.lower-store is a bind of the /nix fs" "$fstype" tmpfs
-    eq "$T: /nix/.lower-store bind root is /store" "$root" /store
-    hasopt "$T: /nix/.lower-store read-only" "$opts" ro
+    check_eq "$T: /nix/.lower-store is a bind of the /nix fs" "$fstype" tmpfs
+    check_eq "$T: /nix/.lower-store bind root is /store" "$root" /store
+    check_opt "$T: /nix/.lower-store read-only" "$opts" ro
     if [[ "$optional" != *shared:* && "$optional" != *master:* ]]; then
         pass "$T: /nix/.lower-store private (mountinfo optional fields '$optional')"
     else fail "$T: /nix/.lower-store not private (mountinfo optional fields '$optional', /nix is shared)"; fi
     local n_ov under
     n_ov=$(py mi-count overlay)
-    eq "$T: exactly one overlay mount in namespace" "$n_ov" 1
+    check_eq "$T: exactly one overlay mount in namespace" "$n_ov" 1
     under=$(py mi-under overlay /nix/.lower-store)
-    eq "$T: no overlay propagated onto /nix/.lower-store" "$under" ""
+    check_eq "$T: no overlay propagated onto /nix/.lower-store" "$under" ""
     check "$T: lower store visible at /nix/.lower-store" test -f /nix/.lower-store/aaaa-hello/bin/hello
     check "$T: lower file visible through overlay" grep -qx lower-content /nix/store/aaaa-hello/bin/hello
-    eq "$T: writing through /nix/.lower-store fails (ro)" "$(py op write /nix/.lower-store/kt-ro-probe | cut -d: -f1)" "errno EROFS"
+    check_eq "$T: writing through /nix/.lower-store fails (ro)" "$(py op write /nix/.lower-store/kt-ro-probe | cut -d: -f1)" "errno EROFS"
 
     # new file lands in upper
-    eq "$T: create new file in /nix/store" "$(py op write /nix/store/kt-new-file)" ok
+    check_eq "$T: create new file in /nix/store" "$(py op write /nix/store/kt-new-file)" ok
     check "$T: new file is in <mp>/overlay/upper" test -f "$KT_MP/overlay/upper/kt-new-file"
     check "$T: new file not in lower" test ! -e /nix/.lower-store/kt-new-file
 
     # copy-up then rm of a lower file
-    eq "$T: copy-up (append to lower file)" "$(py op append /nix/store/aaaa-hello/bin/hello)" ok
+    check_eq "$T: copy-up (append to lower file)" "$(py op append /nix/store/aaaa-hello/bin/hello)" ok
     check "$T: copied-up file in upper" grep -qx appended "$KT_MP/overlay/upper/aaaa-hello/bin/hello"
-    eq "$T: rm of copied-up lower file (no EXDEV)" "$(py op rm /nix/store/aaaa-hello/bin/hello)" ok
+    check_eq "$T: rm of copied-up lower file (no EXDEV)" "$(py op rm /nix/store/aaaa-hello/bin/hello)" ok
     check "$T: file gone from /nix/store" test ! -e /nix/store/aaaa-hello/bin/hello
     local wo="$KT_MP/overlay/upper/aaaa-hello/bin/hello"
     if [[ -c "$wo" && "$(stat -c %t:%T "$wo")" == 0:0 ]]; then pass "$T: whiteout in upper"
     else fail "$T: whiteout in upper ($(stat -c '%F %t:%T' "$wo" 2>&1))"; fi
     check "$T: lower file untouched" grep -qx lower-content /nix/.lower-store/aaaa-hello/bin/hello
-    eq "$T: rename of lower regular file (no EXDEV)" \
+    check_eq "$T: rename of lower regular file (no EXDEV)" \
         "$(py op rename /nix/store/aaaa-hello/rename-me /nix/store/aaaa-hello/renamed)" ok
-    eq "$T: rm -r of lower directory" "$(py op rmtree /nix/store/bbbb-dir)" ok
+    check_eq "$T: rm -r of lower directory" "$(py op rmtree /nix/store/bbbb-dir)" ok
     info "$T: rename of lower *directory*: $(py op rename /nix/store/aaaa-hello /nix/store/aaaa-hello.renamed) (EXDEV is normal without redirect_dir)"
 
     # env file for nix-daemon
@@ -120,8 +114,8 @@ scenario_positive() {
     else
         check "$T: env file $KT_ENVFILE exists" test -f "$KT_ENVFILE"
         local envtxt; envtxt=$(cat "$KT_ENVFILE" 2>/dev/null)
-        has "$T: env file sets NIX_CONFIG" "$envtxt" "NIX_CONFIG="
-        has "$T: env file has 'store = local-overlay://'" "$envtxt" "store = local-overlay://"
+        check_has "$T: env file sets NIX_CONFIG" "$envtxt" "NIX_CONFIG="
+        check_has "$T: env file has 'store = local-overlay://'" "$envtxt" "store = local-overlay://"
         echo "  env file $KT_ENVFILE:"; sed 's/^/  | /' <<<"$envtxt"
     fi
 
@@ -140,7 +134,7 @@ expect_refusal() { # NAME REGEX-for-reason
     before=$(py mi-list)
     run_activate
     after=$(py mi-list)
-    eq "$T: activate exit status (refuses with 0)" "$ACT_RC" 0
+    check_eq "$T: activate exit status (refuses with 0)" "$ACT_RC" 0
     if [[ "$before" == "$after" ]]; then pass "$T: nothing mounted"
     else fail "$T: mounts changed: $(diff <(echo "$before") <(echo "$after") | grep '^[<>]' | tr '\n' ';')"; fi
     if grep -Eqi -- "$why" <<<"$ACT_OUT"; then pass "$T: says why (matches /$why/)"
@@ -172,7 +166,9 @@ scenario_missing_db() {
     expect_refusal missing-db 'db\.sqlite|database|db'
 }
 
-# FINDINGS item 1: upper and work on separate subvolumes, mounted separately
+# upper and work on separate subvolumes, mounted separately: overlayfs refuses that ("workdir
+# and upperdir must reside under the same mount"; reached through one mount instead, every
+# copy-up fails with EXDEV), so activate must refuse it cleanly (check_layout in src/activate.rs)
 scenario_separate_subvols() {
     local T=separate-subvols before after
     setup_fake_nix || { fail "$T: fake nix setup"; return; }
@@ -183,7 +179,7 @@ scenario_separate_subvols() {
     run_activate
     after=$(py mi-list)
     info "$T: activate rc=$ACT_RC; /nix/store top mount: $(py mi-top /nix/store | tr '\037' ' ' | cut -d' ' -f1,3)"
-    eq "$T: no overlay mounted" "$(py mi-count overlay)" 0
+    check_eq "$T: no overlay mounted" "$(py mi-count overlay)" 0
     if [[ "$before" == "$after" ]]; then pass "$T: fails cleanly (mount table unchanged)"
     else fail "$T: left mounts behind: $(diff <(echo "$before") <(echo "$after") | grep '^[<>]' | tr '\n' ';')"; fi
     if [[ -n "$ACT_OUT" ]]; then pass "$T: says why"; else fail "$T: silent failure"; fi
@@ -210,8 +206,8 @@ mount_units() { # GENDIR EXPECTED_WHAT
         what=$(py unit "$u" Mount What); where=$(py unit "$u" Mount Where)
         type=$(py unit "$u" Mount Type); options=$(py unit "$u" Mount Options)
         echo "  $n: What=$what Where=$where Type=$type Options=$options"
-        eq "$n: What=" "$what" "$want_what"
-        eq "$n: unit name matches Where=" "$n" "$(systemd-escape -p --suffix=mount "$where")"
+        check_eq "$n: What=" "$what" "$want_what"
+        check_eq "$n: unit name matches Where=" "$n" "$(systemd-escape -p --suffix=mount "$where")"
         if [[ "$where" != "$KT_DIR"/* ]]; then
             # never create or mount anything on the host's real paths
             fail "$n: Where=$where is not under the configured mount point $KT_MP; not mounting it"
@@ -234,25 +230,27 @@ mount_units() { # GENDIR EXPECTED_WHAT
         IFS=$'\x1f' read -r fstype opts sopts _ <<<"$top"
         local fm; fm=$(findmnt -no FSTYPE,OPTIONS --mountpoint "$where" | tail -1 | awk '{print $1" "$2}')
         echo "    findmnt: $fm"
-        eq "$n: fstype" "$fstype" btrfs
+        check_eq "$n: fstype" "$fstype" btrfs
         subvol=$(tr ',' '\n' <<<"$options" | sed -n 's/^subvol=//p' | tail -1)
         if [[ -z "$subvol" ]]; then fail "$n: no subvol= in Options="; continue; fi
-        hasopt "$n: findmnt subvol" "${fm#* }" "subvol=/${subvol#/}"
+        check_opt "$n: findmnt subvol" "${fm#* }" "subvol=/${subvol#/}"
         if [[ ",$options," == *",compress=zstd,"* ]]; then
             if [[ ",${fm#* }," == *",compress=zstd,"* || ",${fm#* }," == *",compress=zstd:"* ]]; then
                 pass "$n: compress=zstd active"; else fail "$n: compress=zstd not active (${fm#* })"; fi
         else fail "$n: Options= lacks compress=zstd"; fi
-        hasopt "$n: noatime active" "${fm#* }" noatime
+        check_opt "$n: noatime active" "${fm#* }" noatime
         check "$n: marker proves subvolume ${subvol}" grep -qx "${subvol#/}" "$where/.kt-subvol"
         case "$where" in
-            */overlay) eq "$n: overlay mount uses @overlay" "${subvol#/}" @overlay ;;
-            */build) eq "$n: build mount uses @build" "${subvol#/}" @build ;;
-            */cache) eq "$n: cache mount uses @cache" "${subvol#/}" @cache ;;
+            */overlay) check_eq "$n: overlay mount uses @overlay" "${subvol#/}" @overlay ;;
+            */build) check_eq "$n: build mount uses @build" "${subvol#/}" @build ;;
+            */cache) check_eq "$n: cache mount uses @cache" "${subvol#/}" @cache ;;
         esac
     done
 }
 
-# --adopt on a seed-layout btrfs (@upper @work @build @cache) keeps @upper's files.
+# --adopt on a seed-layout btrfs keeps @upper's files. "The seed" is the plan this project
+# started from (not in this repo); its SSD layout was four subvolumes @upper @work @build @cache,
+# which `nix-ssd setup --adopt` turns into @overlay/{upper,work,state} @build @cache (README).
 adopt_test() {
     local img=$1
     truncate -s 300M "$img"; mkfs.btrfs -q -L NIX_SSD "$img" >/dev/null 2>&1
@@ -268,9 +266,9 @@ adopt_test() {
         cat "$d/@overlay/upper/aaaa-seed/bin/x"; btrfs subvolume list "$d" | sed "s/.* path //" | sort | tr "\n" " "
         for x in upper work state; do test -d "$d/@overlay/$x" && echo -n "$x "; done
         umount "$d"; rmdir "$d"' _ "$img")
-    has "adopt: the file written into the old @upper is in @overlay/upper" "$out" seed-data
-    has "adopt: subvolumes afterwards" "$out" "@build @cache @overlay "
-    has "adopt: plain dirs upper work state" "$out" "upper work state"
+    check_has "adopt: the file written into the old @upper is in @overlay/upper" "$out" seed-data
+    check_has "adopt: subvolumes afterwards" "$out" "@build @cache @overlay "
+    check_has "adopt: plain dirs upper work state" "$out" "upper work state"
     rm -f "$img"
 }
 
@@ -285,10 +283,10 @@ ns_main() {
         else fail "nix-ssd setup made subvolume $s"; fi
     done
     for d in upper:755 work:700 state:755; do
-        eq "nix-ssd setup made @overlay/${d%%:*} mode ${d#*:} root:root" \
+        check_eq "nix-ssd setup made @overlay/${d%%:*} mode ${d#*:} root:root" \
             "$(stat -c '%a %U:%G' "$top/@overlay/${d%%:*}" 2>&1)" "${d#*:} root:root"
     done
-    eq "nix-ssd setup: @build mode (not world-writable)" "$(stat -c %a "$top/@build")" 755
+    check_eq "nix-ssd setup: @build mode (not world-writable)" "$(stat -c %a "$top/@build")" 755
     for s in @kt-upper @kt-work; do
         btrfs -q subvolume create "$top/$s" >/dev/null || { fail "create subvolume $s"; return 1; }
     done
@@ -305,7 +303,7 @@ device = $KT_LOOP
 mount-point = $KT_MP
 EOF
     gen_run "$G" "$rootA" "ro quiet"; local rc=$?
-    eq "generator (config: device=$KT_LOOP mount-point=$KT_MP) exit status" "$rc" 0
+    check_eq "generator (config: device=$KT_LOOP mount-point=$KT_MP) exit status" "$rc" 0
     sed 's/^/  | /' "$G.log"
     local ov bu
     ov=$(systemd-escape -p --suffix=mount "$KT_MP/overlay"); bu=$(systemd-escape -p --suffix=mount "$KT_MP/build")
@@ -325,7 +323,7 @@ EOF
     if py execstart "$G/normal/nix-ssd.service" >"$KT_DIR/activate.args"; then
         pass "nix-ssd.service ExecStart= parsed: $(tr '\n' ' ' <"$KT_DIR/activate.args")"
     else fail "nix-ssd.service ExecStart= parse"; return 1; fi
-    eq "ExecStart= verb" "$(sed -n 2p "$KT_DIR/activate.args")" activate
+    check_eq "ExecStart= verb" "$(sed -n 2p "$KT_DIR/activate.args")" activate
     KT_ENVFILE=""
     if [[ -f "$G/normal/nix-daemon.service.d/50-nix-ssd.conf" ]]; then
         KT_ENVFILE=$(py unit "$G/normal/nix-daemon.service.d/50-nix-ssd.conf" Service EnvironmentFile)
@@ -333,7 +331,7 @@ EOF
     fi
     export KT_ENVFILE
     if [[ -n "$KT_ENVFILE" ]]; then
-        has "env file $KT_ENVFILE is among activate args" "$(cat "$KT_DIR/activate.args")" "$KT_ENVFILE"
+        check_has "env file $KT_ENVFILE is among activate args" "$(cat "$KT_DIR/activate.args")" "$KT_ENVFILE"
     else fail "nix-daemon.service.d/50-nix-ssd.conf has EnvironmentFile="; fi
 
     # --- activate scenarios, each in a fresh nested mount namespace
@@ -354,15 +352,15 @@ EOF
     local rootB="$KT_DIR/rootB" GB="$KT_DIR/genB"
     mkdir -p "$rootB"
     gen_run "$GB" "$rootB" "ro quiet"; rc=$?
-    eq "generator (default config) exit status" "$rc" 0
+    check_eq "generator (default config) exit status" "$rc" 0
     sed 's/^/  | /' "$GB.log"
     local u='mnt-nix\x2dssd-overlay.mount'
     if [[ -f "$GB/normal/$u" ]]; then
         pass "genB: $u generated"
-        eq "genB: What=" "$(py unit "$GB/normal/$u" Mount What)" /dev/disk/by-label/NIX_SSD
-        eq "genB: Where=" "$(py unit "$GB/normal/$u" Mount Where)" /mnt/nix-ssd/overlay
-        eq "genB: Type=" "$(py unit "$GB/normal/$u" Mount Type)" btrfs
-        eq "genB: Options=" "$(py unit "$GB/normal/$u" Mount Options)" subvol=@overlay,compress=zstd,noatime,nofail
+        check_eq "genB: What=" "$(py unit "$GB/normal/$u" Mount What)" /dev/disk/by-label/NIX_SSD
+        check_eq "genB: Where=" "$(py unit "$GB/normal/$u" Mount Where)" /mnt/nix-ssd/overlay
+        check_eq "genB: Type=" "$(py unit "$GB/normal/$u" Mount Type)" btrfs
+        check_eq "genB: Options=" "$(py unit "$GB/normal/$u" Mount Options)" subvol=@overlay,compress=zstd,noatime,nofail
     else fail "genB: $u generated"; fi
     check "genB: mnt-nix\\x2dssd-build.mount" test -f "$GB/normal/mnt-nix\\x2dssd-build.mount"
     check "genB: dev-disk-by\\x2dlabel-NIX_SSD.device.d/50-device-timeout.conf" \
@@ -383,7 +381,7 @@ EOF
 
 # ============================================================ outer =========
 outer_main() {
-    if ((EUID != 0)); then echo "must run as root" >&2; echo "kernel: 0 passed, 1 failed"; exit 1; fi
+    need_root 1
     local missing=()
     command -v mkfs.btrfs >/dev/null || missing+=(btrfs-progs)
     command -v python3 >/dev/null || missing+=(python3)
@@ -407,7 +405,7 @@ outer_main() {
     flock 9
 
     export KT_DIR; KT_DIR=$(mktemp -d /var/tmp/nix-ssd-kt.XXXXXX)
-    export KT_RESULTS="$KT_DIR/results"; : >"$KT_RESULTS"
+    export CHECK_RESULTS="$KT_DIR/results"; : >"$CHECK_RESULTS"
     export KT_MP="$KT_DIR/mnt/nix-ssd"
     export KT_LOOP=""
     MADE_NIX=0; local img="$KT_DIR/nix-ssd.img"
@@ -431,7 +429,7 @@ outer_main() {
             pass "sparse image + nix-ssd setup + losetup ($KT_LOOP)"
             check "nix-ssd setup labelled it NIX_SSD" test "$(blkid -s LABEL -o value "$img")" = NIX_SSD
             if "$KT_NSSD" setup "$img" 2>"$KT_DIR/setup2.log"; then fail "nix-ssd setup refuses a device with a file system"
-            else has "nix-ssd setup refuses a device with a file system" "$(cat "$KT_DIR/setup2.log")" "already holds a btrfs"; fi
+            else check_has "nix-ssd setup refuses a device with a file system" "$(cat "$KT_DIR/setup2.log")" "already holds a btrfs"; fi
             adopt_test "$KT_DIR/adopt.img"
             if [[ ! -e /nix ]]; then mkdir /nix && MADE_NIX=1; fi
             unshare --mount --propagation private bash "$SELF" --ns
@@ -442,11 +440,9 @@ outer_main() {
         fi
     fi
 
-    local np nf
-    np=$(grep -c '^PASS' "$KT_RESULTS"); nf=$(grep -c '^FAIL' "$KT_RESULTS")
-    if ((nf > 0)); then
+    if grep -q '^FAIL' "$CHECK_RESULTS"; then
         echo "=== failures"
-        grep '^FAIL' "$KT_RESULTS" | sed 's/^FAIL /  /'
+        grep '^FAIL' "$CHECK_RESULTS" | sed 's/^FAIL /  /'
         local d f
         for d in "$KT_DIR/genA" "$KT_DIR/genB"; do
             [[ -d "$d" ]] || continue
@@ -457,8 +453,7 @@ outer_main() {
             done < <(find "$d" \( -type f -o -type l \) | sort)
         done
     fi
-    echo "kernel: $np passed, $nf failed"
-    ((nf == 0))
+    summary
 }
 
 case "${1:-}" in

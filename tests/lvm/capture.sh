@@ -1,8 +1,10 @@
 #!/bin/bash
-# Guest script (LVM_GUEST=tests/lvm/capture.sh tests/lvm/run.sh): builds the seed's Stage 1,
-# walks Stage 2 by hand with the data LV mounted (online), records what lvm2 accepts, and dumps
-# `pvs`/`lvs` exactly as `nix-ssd lvm-plan` reads them at every stage, between
-# "FIXTURE-BEGIN name" / "FIXTURE-END" lines. tests/lvm/fixtures/ was cut from this output:
+# Guest script (LVM_GUEST=tests/lvm/capture.sh tests/lvm/run.sh): builds the seed's Stage 1
+# (the plan this project began from, not in this repo: a data LV on the HDD PV cached
+# writethrough by a pool on the SSD PV), walks Stage 2 (what `nix-ssd lvm-plan` does) by hand
+# with the data LV mounted (online), records what lvm2 accepts, and dumps `pvs`/`lvs` exactly
+# as `nix-ssd lvm-plan` reads them at every stage, between "FIXTURE-BEGIN name" / "FIXTURE-END"
+# lines. tests/lvm/fixtures/ was cut from this output:
 #   LVM_GUEST=tests/lvm/capture.sh tests/lvm/run.sh; R=/var/tmp/nix-ssd-lvm/lvm.report
 #   cp $R tests/lvm/fixtures/capture-lvm2-VERSION.log
 #   awk '/^FIXTURE-BEGIN/{f="tests/lvm/fixtures/"$2".txt"; print "# captured by ..." > f; next}

@@ -1,8 +1,9 @@
 #!/bin/bash
 # Guest side of tests/lvm/run.sh (runs as PID 1's child, no systemd; udevd is up). Builds the
-# seed's Stage 1, runs `nix-ssd lvm-plan` dry, refused, with --execute, then a second time
-# from the same kind of state with an injected failure of step 2 and a resume. Prints
-# "key: value" facts; the host asserts.
+# seed's Stage 1 (the starting layout of the plan this project began from, not in this repo: a
+# data LV on the HDD PV cached writethrough by a pool on the SSD PV), runs `nix-ssd lvm-plan`
+# dry, refused, with --execute, then a second time from the same kind of state with an injected
+# failure of step 2 and a resume. Prints "key: value" facts; the host asserts.
 export LC_ALL=C
 N=/payload/nix-ssd
 SSD_LINK=/dev/disk/by-id/virtio-ssd
@@ -39,7 +40,7 @@ echo "big-rc: $?"; sed 's/^/big: /' /tmp/out
 # the plan for real, the data LV mounted (online)
 dd if=/dev/urandom of=/mnt/data/other bs=1M count=8 conv=fsync status=none
 $N lvm-plan "${ARGS[@]}" --execute > /tmp/out 2>&1; echo "exec-rc: $?"; sed 's/^/exec: /' /tmp/out
-check() {   # check PREFIX: facts after a plan ran
+after_plan() {   # after_plan PREFIX: facts after a plan ran
     umount /mnt/data; echo 3 > /proc/sys/vm/drop_caches; mount /dev/vg0/data /mnt/data
     [ "$(sha256sum < /mnt/data/file)" = "$SUM" ] && echo "$1checksum-after: same"
     [ -n "${DSUM:-}" ] && [ "$(sha256sum < /mnt/data/dirty)" = "$DSUM" ] && echo "$1dirty-checksum-after: same"
@@ -52,7 +53,7 @@ check() {   # check PREFIX: facts after a plan ran
     echo "$1nix-overlay-dirs: $(ls /mnt/nix/@overlay | sort | tr '\n' ' ' | sed 's/ $//')"
     umount /mnt/nix
 }
-check ""
+after_plan ""
 lvsum | sed 's/^/lvs-after: /'
 $N lvm-plan "${ARGS[@]}" --execute > /tmp/out 2>&1; echo "again-rc: $?"; sed 's/^/again: /' /tmp/out
 
@@ -77,5 +78,5 @@ PATH=/tmp/shim:$PATH $N lvm-plan "${ARGS[@]}" --execute > /tmp/out 2>&1; echo "f
 echo "fail-segtype: $(lvs --noheadings -o segtype vg0/data | tr -d ' ')"
 $N lvm-plan "${ARGS[@]}" > /tmp/out 2>&1; echo "nolv-rc: $?"; sed 's/^/nolv: /' /tmp/out
 $N lvm-plan "${ARGS[@]}" --lv data --execute > /tmp/out 2>&1; echo "resume-rc: $?"; sed 's/^/resume: /' /tmp/out
-check resume-
+after_plan resume-
 echo "t-test-s: $(awk -v t0="$T0" '{printf "%.1f", $1 - t0}' /proc/uptime)"

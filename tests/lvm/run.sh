@@ -1,10 +1,14 @@
 #!/bin/bash
-# `nix-ssd lvm-plan --execute` for real with lvm2 + dm-cache. The host kernel has no
-# device-mapper (FINDINGS.md item 19), so this boots the boot bed's Debian 13 guest under qemu
-# with three extra virtio disks: an HDD-like PV (2 GiB), an SSD-like PV (1.5 GiB) and a small
-# payload disk (this checkout's nix-ssd + tests/lvm/guest.sh). The guest builds the seed's
-# Stage 1 (data LV on the HDD cached writethrough by a pool on the SSD, a file with a known
-# checksum), runs the plan dry and with --execute, and reports; this script asserts.
+# `nix-ssd lvm-plan --execute` for real with lvm2 + dm-cache. The host kernel of these machines
+# has no device-mapper (no /dev/mapper/control, nothing in /proc/misc, no modules to load), while
+# the Debian 13 guest kernel ships dm-mod, dm-cache and dm-cache-smq; so this boots the boot
+# bed's Debian 13 guest under qemu with three extra virtio disks: an HDD-like PV (2 GiB), an
+# SSD-like PV (1.5 GiB) and a small payload disk (this checkout's nix-ssd + tests/lvm/guest.sh).
+# The guest builds the seed's Stage 1 (data LV on the HDD cached writethrough by a pool on the
+# SSD, a file with a known checksum), runs the plan dry and with --execute, and reports; this
+# script asserts. "The seed" is the plan this project started from (not in this repo): Stage 1
+# is the machine as it was (that cached data LV), Stage 2 what `nix-ssd lvm-plan` does
+# (src/lvm.rs lists its steps).
 #
 # Run as root. Caches: /var/cache/nix-ssd-lvm (the bed's prepared rootfs + lvm2 and
 # thin-provisioning-tools, and its ext4 root image); scratch: /var/tmp/nix-ssd-lvm.
@@ -13,17 +17,14 @@
 # Last line: "lvm: N passed, M failed"; exit status non-zero on any failure.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd); repo=$(cd "$here/../.." && pwd)
-[ "$(id -u)" = 0 ] || { echo "tests/lvm/run.sh: run as root" >&2; echo "lvm: 0 passed, 1 failed"; exit 2; }
-# the bed's helpers (mirror_uri, host_packages, rootfs_prepared, log, die, now_ms): read only
+CHECK_SUITE=lvm; . "$repo/tests/lib/check.sh"; need_root   # check, abort, summary, log, die, now_ms
+# the bed's helpers (mirror_uri, host_packages, rootfs_prepared): read only
 BED_WORK=${BED_WORK:-/var/tmp/nix-ssd-bed}
 # shellcheck source=../boot/lib.sh
 . "$repo/tests/boot/lib.sh"
 LVM_CACHE=${LVM_CACHE:-/var/cache/nix-ssd-lvm}
 LVM_WORK=${LVM_WORK:-/var/tmp/nix-ssd-lvm}
 LVM_PKGS="lvm2 thin-provisioning-tools e2fsprogs"
-PASS=0; FAIL=0
-summary() { echo "lvm: $PASS passed, $FAIL failed"; }
-fatal() { log "FATAL: $*"; FAIL=$((FAIL + 1)); summary; exit 2; }
 cleanup() {
     [ -n "${QEMU_PID:-}" ] && kill "$QEMU_PID" 2>/dev/null
     [ -n "${KEEP:-}" ] || rm -rf "$LVM_WORK/run"
@@ -99,8 +100,8 @@ boot_guest() {
     rm -rf "$R"; mkdir -p "$R/payload"
     install -m755 "$NIX_SSD_CLI" "$R/payload/nix-ssd"
     install -m755 "$script" "$R/payload/guest.sh"
-    truncate -s 64M "$R/payload.img"; mkfs.ext4 -q -F -d "$R/payload" "$R/payload.img" || fatal "payload image failed"
-    qemu-img create -q -f qcow2 -b "$LVM_CACHE/root-$key.img" -F raw "$R/root.qcow2" || fatal "qemu-img failed"
+    truncate -s 64M "$R/payload.img"; mkfs.ext4 -q -F -d "$R/payload" "$R/payload.img" || abort "payload image failed"
+    qemu-img create -q -f qcow2 -b "$LVM_CACHE/root-$key.img" -F raw "$R/root.qcow2" || abort "qemu-img failed"
     truncate -s 2G "$R/hdd.img"; truncate -s 1536M "$R/ssd.img"
     # disks in this order: vda root, vdb hdd, vdc ssd, vdd payload; serials -> /dev/disk/by-id/virtio-*
     local disks=() d f
@@ -123,75 +124,69 @@ boot_guest() {
     log "qemu $name: rc=$rc wall ${BOOT_MS} ms; report $LVM_WORK/$name.report, console $LVM_WORK/$name.console"
 }
 
-# rv KEY: the value of the first "KEY: value" line of the report
-rv() { K="$1: " awk 'index($0,ENVIRON["K"])==1 {print substr($0,length(ENVIRON["K"])+1); exit}' "$REPORT"; }
-ok() {   # ok DESCRIPTION COMMAND...
-    local desc=$1; shift
-    if "$@" >/dev/null 2>&1; then PASS=$((PASS + 1)); echo "  ok   $desc"
-    else FAIL=$((FAIL + 1)); echo "  FAIL $desc"; fi
-}
-is() { [ "$(rv "$1")" = "$2" ]; }
-export -f rv is; export REPORT
+# fact KEY: the value of the first "KEY: value" line of the report (is KEY VALUE: it is VALUE)
+fact() { K="$1: " awk 'index($0,ENVIRON["K"])==1 {print substr($0,length(ENVIRON["K"])+1); exit}' "$REPORT"; }
+is() { [ "$(fact "$1")" = "$2" ]; }
+export -f fact is; export REPORT
 
 # ---------------------------------------------------------------- main
 T0=$(now_ms)
 host_packages
-command -v mkfs.ext4 >/dev/null || fatal "mkfs.ext4 missing"
-ROOTFS=$(lvm_rootfs) || fatal "guest rootfs"
+command -v mkfs.ext4 >/dev/null || abort "mkfs.ext4 missing"
+ROOTFS=$(lvm_rootfs) || abort "guest rootfs"
 KERNEL=$(ls "$ROOTFS"/boot/vmlinuz-* | tail -1); INITRD=$(ls "$ROOTFS"/boot/initrd.img-* | tail -1)
-[ -f "$KERNEL" ] && [ -f "$INITRD" ] || fatal "no kernel/initrd in $ROOTFS/boot"
+[ -f "$KERNEL" ] && [ -f "$INITRD" ] || abort "no kernel/initrd in $ROOTFS/boot"
 if [ -z "${NIX_SSD_CLI:-}" ]; then
     PATH=$PATH:$HOME/.cargo/bin
     log "cargo build --release --bin nix-ssd"
     (cd "$repo" && cargo build --release --bin nix-ssd) > "$LVM_WORK/cargo-build.log" 2>&1 \
-        || { tail -30 "$LVM_WORK/cargo-build.log" >&2; fatal "cargo build failed"; }
+        || { tail -30 "$LVM_WORK/cargo-build.log" >&2; abort "cargo build failed"; }
     NIX_SSD_CLI=$repo/target/release/nix-ssd
 fi
-[ -x "$NIX_SSD_CLI" ] || fatal "$NIX_SSD_CLI is not an executable"
+[ -x "$NIX_SSD_CLI" ] || abort "$NIX_SSD_CLI is not an executable"
 
 boot_guest lvm "${LVM_GUEST:-$here/guest.sh}"
 REPORT=$LVM_WORK/lvm.report
 if [ -n "${LVM_GUEST:-}" ]; then cat "$REPORT"; summary; exit 0; fi
 
-echo "lvm-plan in a qemu guest: qemu ${BOOT_MS} ms (until init: $(rv t-init-s) s, udev settled: $(rv t-udev-s) s, test started: $(rv t-start-s) s, test: $(rv t-test-s) s); lvm2 $(rv lvm-version)"
-ok "guest ran to the end" grep -q '^guest-exit: 0' "$REPORT"
-ok "guest has device-mapper with dm-cache" is dm-cache yes
-ok "seed built (Stage 1) without errors" bash -c "! grep -q '^seed-failed' '$REPORT'"
-ok "seed: data LV cached writethrough before the plan" is before-cache-mode writethrough
-ok "dry run exits 0" is dry-rc 0
-ok "dry run changes nothing (lvs identical)" is dry-unchanged yes
-ok "dry run prints the 5 steps in order" bash -c "grep -E '^dry: (lvconvert|lvcreate|nix-ssd)' '$REPORT' | cut -d' ' -f2-4 | tr '\n' '|' | grep -qx 'lvconvert -y --uncache|lvcreate -y --type|lvconvert -y --type|lvcreate -y -L|nix-ssd setup /dev/vg0/nix|'"
-ok "dry run names the current pool and mode" grep -q '^dry: # vg0/data is cached by \[cpool_cpool\] in writethrough' "$REPORT"
-ok "too big a plan is refused (exit 1) before running anything" is big-rc 1
-ok "  ... saying how many extents are free" grep -q '^big: .*not enough free space on /dev/vdc: the plan needs 584 extents.*383 are free after uncaching' "$REPORT"
-ok "  ... and changes nothing" is big-unchanged yes
-ok "--execute exits 0" is exec-rc 0
-ok "--execute shows each step on stderr first" grep -q '^exec: nix-ssd lvm-plan: \[5/5\] nix-ssd setup /dev/vg0/nix' "$REPORT"
-ok "--execute verifies the result" grep -q '^exec: nix-ssd lvm-plan: done: vg0/data cached by \[cpool_cpool\] in writeback' "$REPORT"
-ok "cached LV keeps its file (checksum, after remount)" is checksum-after same
-ok "cached LV is in writeback mode" is after-cache-mode writeback
-ok "its cache pool is on the SSD PV" is after-pool-on-ssd yes
-ok "new LV vg0/nix is on the SSD PV" is nix-on-ssd yes
-ok "vg0/nix is btrfs labelled NIX_SSD" is nix-fs "btrfs NIX_SSD"
-ok "vg0/nix has @build @cache @overlay" is nix-subvols "@build @cache @overlay"
-ok "@overlay holds state upper work" is nix-overlay-dirs "state upper work"
-ok "a second run refuses: vg0/nix exists" bash -c "is again-rc 1 && grep -q '^again: .*vg0/nix exists already' '$REPORT'"
-ok "injected failure of step 2: exit 1" is fail-rc 1
-ok "  ... stops there (step 2/5, nothing after it ran)" bash -c "grep -q '^fail: nix-ssd lvm-plan: step 2/5 failed' '$REPORT' && ! grep -q '^fail: nix-ssd lvm-plan: \[3/5\]' '$REPORT'"
-ok "  ... says the LV is not cached any more" grep -q '^fail: state: vg0/data is NOT cached' "$REPORT"
-ok "  ... and how to go on (the remaining commands, the re-plan with --lv)" bash -c "grep -q '^fail:   lvcreate -y --type cache-pool' '$REPORT' && grep -q '^fail: .*nix-ssd lvm-plan --vg vg0 --pv /dev/vdc --lv data' '$REPORT'"
-ok "  ... and the LV is indeed uncached (linear)" is fail-segtype linear
-ok "without --lv an uncached VG is refused" bash -c "is nolv-rc 1 && grep -q '^nolv: .*has no cached LV; name the LV to cache with --lv' '$REPORT'"
-ok "resume with --lv exits 0" is resume-rc 0
-ok "  ... plans 4 steps (no uncache)" bash -c "! grep -q '^resume: .*\[./5\]' '$REPORT' && grep -q '^resume: nix-ssd lvm-plan: \[4/4\] nix-ssd setup' '$REPORT'"
-ok "  ... file intact" is resume-checksum-after same
-ok "  ... file written in writeback mode ($(rv dirty-blocks) dirty blocks just after) intact after uncache + re-attach" is resume-dirty-checksum-after same
-ok "  ... writeback" is resume-after-cache-mode writeback
-ok "  ... vg0/nix btrfs NIX_SSD with the layout" bash -c "is resume-nix-fs 'btrfs NIX_SSD' && is resume-nix-subvols '@build @cache @overlay' && is resume-nix-overlay-dirs 'state upper work'"
+echo "lvm-plan in a qemu guest: qemu ${BOOT_MS} ms (until init: $(fact t-init-s) s, udev settled: $(fact t-udev-s) s, test started: $(fact t-start-s) s, test: $(fact t-test-s) s); lvm2 $(fact lvm-version)"
+check "guest ran to the end" grep -q '^guest-exit: 0' "$REPORT"
+check "guest has device-mapper with dm-cache" is dm-cache yes
+check "seed built (Stage 1) without errors" bash -c "! grep -q '^seed-failed' '$REPORT'"
+check "seed: data LV cached writethrough before the plan" is before-cache-mode writethrough
+check "dry run exits 0" is dry-rc 0
+check "dry run changes nothing (lvs identical)" is dry-unchanged yes
+check "dry run prints the 5 steps in order" bash -c "grep -E '^dry: (lvconvert|lvcreate|nix-ssd)' '$REPORT' | cut -d' ' -f2-4 | tr '\n' '|' | grep -qx 'lvconvert -y --uncache|lvcreate -y --type|lvconvert -y --type|lvcreate -y -L|nix-ssd setup /dev/vg0/nix|'"
+check "dry run names the current pool and mode" grep -q '^dry: # vg0/data is cached by \[cpool_cpool\] in writethrough' "$REPORT"
+check "too big a plan is refused (exit 1) before running anything" is big-rc 1
+check "  ... saying how many extents are free" grep -q '^big: .*not enough free space on /dev/vdc: the plan needs 584 extents.*383 are free after uncaching' "$REPORT"
+check "  ... and changes nothing" is big-unchanged yes
+check "--execute exits 0" is exec-rc 0
+check "--execute shows each step on stderr first" grep -q '^exec: nix-ssd lvm-plan: \[5/5\] nix-ssd setup /dev/vg0/nix' "$REPORT"
+check "--execute verifies the result" grep -q '^exec: nix-ssd lvm-plan: done: vg0/data cached by \[cpool_cpool\] in writeback' "$REPORT"
+check "cached LV keeps its file (checksum, after remount)" is checksum-after same
+check "cached LV is in writeback mode" is after-cache-mode writeback
+check "its cache pool is on the SSD PV" is after-pool-on-ssd yes
+check "new LV vg0/nix is on the SSD PV" is nix-on-ssd yes
+check "vg0/nix is btrfs labelled NIX_SSD" is nix-fs "btrfs NIX_SSD"
+check "vg0/nix has @build @cache @overlay" is nix-subvols "@build @cache @overlay"
+check "@overlay holds state upper work" is nix-overlay-dirs "state upper work"
+check "a second run refuses: vg0/nix exists" bash -c "is again-rc 1 && grep -q '^again: .*vg0/nix exists already' '$REPORT'"
+check "injected failure of step 2: exit 1" is fail-rc 1
+check "  ... stops there (step 2/5, nothing after it ran)" bash -c "grep -q '^fail: nix-ssd lvm-plan: step 2/5 failed' '$REPORT' && ! grep -q '^fail: nix-ssd lvm-plan: \[3/5\]' '$REPORT'"
+check "  ... says the LV is not cached any more" grep -q '^fail: state: vg0/data is NOT cached' "$REPORT"
+check "  ... and how to go on (the remaining commands, the re-plan with --lv)" bash -c "grep -q '^fail:   lvcreate -y --type cache-pool' '$REPORT' && grep -q '^fail: .*nix-ssd lvm-plan --vg vg0 --pv /dev/vdc --lv data' '$REPORT'"
+check "  ... and the LV is indeed uncached (linear)" is fail-segtype linear
+check "without --lv an uncached VG is refused" bash -c "is nolv-rc 1 && grep -q '^nolv: .*has no cached LV; name the LV to cache with --lv' '$REPORT'"
+check "resume with --lv exits 0" is resume-rc 0
+check "  ... plans 4 steps (no uncache)" bash -c "! grep -q '^resume: .*\[./5\]' '$REPORT' && grep -q '^resume: nix-ssd lvm-plan: \[4/4\] nix-ssd setup' '$REPORT'"
+check "  ... file intact" is resume-checksum-after same
+check "  ... file written in writeback mode ($(fact dirty-blocks) dirty blocks just after) intact after uncache + re-attach" is resume-dirty-checksum-after same
+check "  ... writeback" is resume-after-cache-mode writeback
+check "  ... vg0/nix btrfs NIX_SSD with the layout" bash -c "is resume-nix-fs 'btrfs NIX_SSD' && is resume-nix-subvols '@build @cache @overlay' && is resume-nix-overlay-dirs 'state upper work'"
 echo "  (total $(( ($(now_ms) - T0) / 1000 )) s)"
-if [ "$FAIL" -gt 0 ]; then
+if [ "$CHECK_FAIL" -gt 0 ]; then
     echo "---- report ($REPORT):"; sed 's/^/    /' "$REPORT"
     echo "---- console tail ($LVM_WORK/lvm.console):"; tail -30 "$LVM_WORK/lvm.console" | sed 's/^/    /'
 fi
 summary
-[ "$FAIL" -eq 0 ]

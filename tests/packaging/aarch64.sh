@@ -19,7 +19,7 @@ build() {
     local T; T=$(tools_tree) || exit 2
     mkdir -p "$XTARGET" "$CARGO_HOME_HOST/registry"
     # crates: fetched on the host (crates.io), used offline inside the tree
-    (cd "$TOP" && cargo fetch --locked >/dev/null 2>&1) || pdie "cargo fetch failed"
+    (cd "$TOP" && cargo fetch --locked >/dev/null 2>&1) || die "cargo fetch failed"
     IN_TREE_BINDS="$TOP:/src $CARGO_HOME_HOST/registry:/root/.cargo/registry $XTARGET:/target" in_tree "$T" sh -ec '
         cd /src
         export CARGO_TARGET_DIR=/target NIX_SSD_CLI=${NIX_SSD_CLI:-/usr/bin/nix-ssd}
@@ -28,7 +28,7 @@ build() {
         rustc --version; aarch64-linux-gnu-gcc --version | head -1
         cargo build $F --bin nix-ssd
         cargo rustc $F --bin nix-ssd-generator -- -C target-feature=+crt-static' >"$PKG_LOG/aarch64-build.log" 2>&1 \
-        || { tail -30 "$PKG_LOG/aarch64-build.log" >&2; pdie "aarch64 build failed"; }
+        || { tail -30 "$PKG_LOG/aarch64-build.log" >&2; die "aarch64 build failed"; }
     echo "$XBIN"
 }
 
@@ -36,8 +36,8 @@ build() {
 # a path fixed at compile time in a private target dir) is replaced by a wrapper that runs the
 # aarch64 generator under qemu-aarch64. The wrapper counts its runs, so the test proves qemu ran.
 fixtures() {
-    [ -x "$XBIN/nix-ssd-generator" ] || pdie "build first: $0 build"
-    command -v qemu-aarch64 >/dev/null || host_need qemu-user || pdie "qemu-user missing"
+    [ -x "$XBIN/nix-ssd-generator" ] || die "build first: $0 build"
+    command -v qemu-aarch64 >/dev/null || host_need qemu-user || die "qemu-user missing"
     local exe
     exe=$(cd "$TOP" && CARGO_TARGET_DIR=$HTARGET cargo test --release --locked --test fixtures --no-run \
             --message-format=json 2>>"$PKG_LOG/host-test-build.log" \
@@ -45,7 +45,7 @@ fixtures() {
 for l in sys.stdin:
     m=json.loads(l)
     if m.get("reason")=="compiler-artifact" and m["target"]["name"]=="fixtures" and m.get("executable"): print(m["executable"])' | tail -1)
-    [ -x "$exe" ] || { tail -20 "$PKG_LOG/host-test-build.log" >&2; pdie "building the fixture test failed"; }
+    [ -x "$exe" ] || { tail -20 "$PKG_LOG/host-test-build.log" >&2; die "building the fixture test failed"; }
     local gen=$HTARGET/release/nix-ssd-generator count=$PKG_CACHE/qemu-runs
     : > "$count"
     rm -f "$gen"
@@ -62,7 +62,7 @@ for l in sys.stdin:
 preview() {
     local T; T=$(tools_tree) || exit 2
     local host=$TOP/target/release/nix-ssd c n=0 bad=0 args
-    [ -x "$host" ] || pdie "build the host binaries first (make build)"
+    [ -x "$host" ] || die "build the host binaries first (make build)"
     for c in "$TOP"/tests/cases/*/; do
         args=(preview --root "$c" --cmdline "$(cat "$c/cmdline" 2>/dev/null || true)")
         [ -f "$c/blkid.export" ] && args+=(--blkid-export "$c/blkid.export")

@@ -21,9 +21,8 @@ TOOLS_BASE_PKGS=systemd,dbus,nix-bin,nix-setup-systemd,libdbi-perl
 TOOLS_PKGS="rustc cargo libstd-rust-dev:arm64 gcc-aarch64-linux-gnu libc6-dev-arm64-cross"
 TOOLS_RELEASE=trixie-backports
 
-plog() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
-pdie() { plog "FATAL: $*"; exit 2; }
-
+# log, die and the pass/fail dialect of the suites: tests/lib/check.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/check.sh"
 # The host's Debian mirror (same rule as tests/boot/lib.sh: deb822 first, then sources.list).
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/debian-mirror.sh"
 
@@ -31,7 +30,7 @@ host_need() { # PACKAGE... : apt-get install those not installed yet
     local need=() p
     for p in "$@"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p"); done
     [ ${#need[@]} -eq 0 ] && return 0
-    plog "apt-get install ${need[*]}"
+    log "apt-get install ${need[*]}"
     apt-get update -qq >/dev/null 2>&1 || true
     apt-get install -y -qq --no-install-recommends "${need[@]}" >"$PKG_LOG/apt-host.log" 2>&1 \
         || { tail -20 "$PKG_LOG/apt-host.log" >&2; return 1; }
@@ -57,27 +56,27 @@ tools_key() { printf 'v3 trixie %s %s %s\n' "$TOOLS_BASE_PKGS" "$TOOLS_PKGS" "$T
 tools_tree() {
     local dir=$PKG_CACHE/trixie-tools-$(tools_key)
     if [ -e "$dir/.pkg-ready" ]; then echo "$dir"; return 0; fi
-    local m base t0=$SECONDS; m=$(mirror_uri) || pdie "no Debian mirror in the host's apt sources"
+    local m base t0=$SECONDS; m=$(mirror_uri) || die "no Debian mirror in the host's apt sources"
     rm -rf "$dir.partial"
     base=$(ls -d "$BED_CACHE"/rootfs-*/ 2>/dev/null | while read -r d; do [ -x "$d/usr/bin/nix-instantiate" ] && echo "${d%/}" && break; done)
     if [ -n "$base" ]; then
-        plog "tool tree: copying the boot bed's Debian 13 tree $base"
-        cp -a "$base" "$dir.partial" || pdie "copy failed"
+        log "tool tree: copying the boot bed's Debian 13 tree $base"
+        cp -a "$base" "$dir.partial" || die "copy failed"
     else
-        host_need debootstrap || pdie "cannot install debootstrap"
-        plog "tool tree: debootstrap trixie (mirror from the host's apt sources)"
+        host_need debootstrap || die "cannot install debootstrap"
+        log "tool tree: debootstrap trixie (mirror from the host's apt sources)"
         debootstrap --variant=minbase --include="$TOOLS_BASE_PKGS" trixie "$dir.partial" "$m" \
-            >"$PKG_LOG/debootstrap.log" 2>&1 || { tail -20 "$PKG_LOG/debootstrap.log" >&2; pdie "debootstrap failed"; }
+            >"$PKG_LOG/debootstrap.log" 2>&1 || { tail -20 "$PKG_LOG/debootstrap.log" >&2; die "debootstrap failed"; }
     fi
     printf 'deb %s trixie main\ndeb %s trixie-backports main\n' "$m" "$m" > "$dir.partial/etc/apt/sources.list"
     rm -f "$dir.partial"/etc/apt/sources.list.d/*
-    plog "tool tree: apt-get install $TOOLS_PKGS"
+    log "tool tree: apt-get install $TOOLS_PKGS"
     # shellcheck disable=SC2086
     in_tree "$dir.partial" sh -c "dpkg --add-architecture arm64 && apt-get update -qq &&
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends -t $TOOLS_RELEASE $TOOLS_PKGS && apt-get clean" \
-        >"$PKG_LOG/tools-apt.log" 2>&1 || { tail -30 "$PKG_LOG/tools-apt.log" >&2; pdie "tool tree apt-get failed"; }
+        >"$PKG_LOG/tools-apt.log" 2>&1 || { tail -30 "$PKG_LOG/tools-apt.log" >&2; die "tool tree apt-get failed"; }
     touch "$dir.partial/.pkg-ready"; mv "$dir.partial" "$dir"
-    plog "tool tree ready in $((SECONDS - t0)) s"
+    log "tool tree ready in $((SECONDS - t0)) s"
     echo "$dir"
 }
 

@@ -21,26 +21,17 @@ set -uo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 cd "$TOP"
-[ "$(id -u)" = 0 ] || { echo "tests/packaging/run.sh: run as root (chroot, mounts)"; echo "packaging: 0 passed, 1 failed"; exit 2; }
+CHECK_SUITE=packaging; need_root   # root: chroot, mounts
 PATH=$PATH:$HOME/.cargo/bin
-pass=0; fail=0
 scratch=$(mktemp -d /tmp/nix-ssd-pkg.XXXXXX); trap 'rm -rf "$scratch"' EXIT
 skipped() { [[ " ${PKG_SKIP:-} " == *" $1 "* ]]; }
-t() { # NAME COMMAND... : one test; output kept in the log, shown on failure
-    local name=$1; shift
-    local log=$PKG_LOG/t-${name//[^A-Za-z0-9_.-]/_}.log t0=$SECONDS
-    if "$@" >"$log" 2>&1; then
-        pass=$((pass + 1)); echo "ok   $name ($((SECONDS - t0)) s)"
-        [ -n "${PKG_VERBOSE:-}" ] && sed 's/^/     /' "$log"
-    else
-        fail=$((fail + 1)); echo "FAIL $name ($((SECONDS - t0)) s)"; tail -25 "$log" | sed 's/^/     /'
-    fi
-    return 0
-}
+# one test: check_log NAME COMMAND... (tests/lib/check.sh), output in $PKG_LOG/t-NAME.log,
+# shown on failure (PKG_VERBOSE=1: on success too)
+CHECK_LOG_DIR=$PKG_LOG; CHECK_VERBOSE=${PKG_VERBOSE:-}
 
 # ------------------------------------------------------------------ setup
-t host-packages host_need pkg-config qemu-user groff-base man-db binutils python3 make
-t make-build make build
+check_log host-packages host_need pkg-config qemu-user groff-base man-db binutils python3 make
+check_log make-build make build
 HOSTBIN=$TOP/target/release
 
 # ------------------------------------------------------------------ man pages
@@ -75,9 +66,9 @@ example_clean() { # the example, as /etc/systemd/nix-ssd-generator.conf, gives n
     ! grep -q '^# warning' <<<"$out" && grep -q '^# overlay mode (from /etc/systemd/nix-ssd-generator.conf)' <<<"$out" \
         && grep -q 'mnt-nix\\x2dssd-cache.mount' <<<"$out"
 }
-t man-lint man_lint
-t man-config-keys man_keys
-t man-example-config example_clean
+check_log man-lint man_lint
+check_log man-config-keys man_keys
+check_log man-example-config example_clean
 
 # ------------------------------------------------------------------ make install / uninstall
 gendir=$(pkg-config --variable=systemdsystemgeneratordir systemd)
@@ -112,10 +103,10 @@ no_pkg_config_systemd() { # without systemd.pc: $(PREFIX)/lib/systemd/system-gen
     local out; out=$(PKG_CONFIG_LIBDIR=/nonexistent make -s -n install DESTDIR=/x) || return 1
     grep ' /x/usr/lib/systemd/system-generators/nix-ssd-generator$' <<<"$out"
 }
-t make-install-destdir make_install
-t make-uninstall make_uninstall
-t make-install-refuses-other-prefix prefix_mismatch
-t make-install-pkg-config-fallback no_pkg_config_systemd
+check_log make-install-destdir make_install
+check_log make-uninstall make_uninstall
+check_log make-install-refuses-other-prefix prefix_mismatch
+check_log make-install-pkg-config-fallback no_pkg_config_systemd
 
 # ------------------------------------------------------------------ Debian package
 DEB=
@@ -159,11 +150,11 @@ deb_install() {
             [ ! -e /usr/bin/nix-ssd ] && [ ! -e /usr/lib/systemd/system-generators/nix-ssd-generator ]
             echo removed"' _ "$PKG_DIR/lib.sh" "$T" "$w"
 }
-t deb-build deb_build
-skipped deb-install || t deb-install-trixie deb_install
+check_log deb-build deb_build
+skipped deb-install || check_log deb-install-trixie deb_install
 
 # ------------------------------------------------------------------ Nix
-T=$(tools_tree) || { echo "FAIL tool tree"; fail=$((fail + 1)); }
+T=$(tools_tree) || fail "tool tree"
 # The real nixpkgs lib/ (a full nixpkgs cannot be brought here): CI puts a copy of shared/ beside
 # the checkout. Missing is a failure, never a skip.
 NIXPKGS_LIB=${NIXPKGS_LIB:-$TOP/../shared/nixpkgs/nixpkgs-lib.tar.xz}
@@ -355,15 +346,15 @@ nix_check_phase_needs_its_skip() {
     [ "$(grep -c '^test result: FAILED' <<<"$out")" = 1 ] && grep -q '^1 of [0-9]* hostile inputs failed' <<<"$out" \
         && grep -q '^/proc/cmdline missing: cannot run: No such file or directory' <<<"$out"
 }
-t nixpkgs-lib nixpkgs_lib
-t nix-parse nix_parse
-t nix-flake-outputs nix_flake
-t nix-eval-module-package-flake nix_eval_module
-t nix-module-config-file-clean nix_conf_clean
-t nix-eval-catches-a-broken-module nix_eval_catches_breakage
-t nix-pin-hooks nix_pin_hooks
-t nix-package-check-phase nix_check_phase
-t nix-package-check-phase-needs-its-skip nix_check_phase_needs_its_skip
+check_log nixpkgs-lib nixpkgs_lib
+check_log nix-parse nix_parse
+check_log nix-flake-outputs nix_flake
+check_log nix-eval-module-package-flake nix_eval_module
+check_log nix-module-config-file-clean nix_conf_clean
+check_log nix-eval-catches-a-broken-module nix_eval_catches_breakage
+check_log nix-pin-hooks nix_pin_hooks
+check_log nix-package-check-phase nix_check_phase
+check_log nix-package-check-phase-needs-its-skip nix_check_phase_needs_its_skip
 
 # ------------------------------------------------------------------ aarch64
 if ! skipped aarch64; then
@@ -381,11 +372,10 @@ if ! skipped aarch64; then
         local c; c=$(dpkg-deb -c "$d") || return 1
         dpkg-deb -f "$d" Architecture | grep -x arm64 && grep 'usr/lib/systemd/system-generators/nix-ssd-generator' <<<"$c"
     }
-    t aarch64-cross-build aarch64_build
-    t aarch64-fixtures-under-qemu tests/packaging/aarch64.sh fixtures
-    t aarch64-preview-equals-x86-64 tests/packaging/aarch64.sh preview
-    t aarch64-deb deb_arm64
+    check_log aarch64-cross-build aarch64_build
+    check_log aarch64-fixtures-under-qemu tests/packaging/aarch64.sh fixtures
+    check_log aarch64-preview-equals-x86-64 tests/packaging/aarch64.sh preview
+    check_log aarch64-deb deb_arm64
 fi
 
-echo "packaging: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+summary
