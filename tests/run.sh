@@ -45,6 +45,7 @@ step build make build   # after cargo test, which rebuilds the generator dynamic
 step verify tests/verify.sh "$top/target/release"
 step packaging tests/packaging/run.sh
 step kernel tests/kernel/run.sh
+step trust env NIX_SSD_CLI="$top/target/release/nix-ssd" tests/kernel/trust.sh
 step fuzz-smoke env SMOKE_SECONDS="${SMOKE_SECONDS:-10}" fuzz/smoke.sh
 deb() { NIX_SSD_DEB=$(make -s deb | tail -1) && [ -f "$NIX_SSD_DEB" ] && echo "package: $NIX_SSD_DEB"; }
 step deb deb
