@@ -8,7 +8,8 @@
 # binaries if target/release/{nix-ssd-generator,nix-ssd} are missing
 # (override with NIX_SSD_GENERATOR=/path NIX_SSD_BIN=/path, NO_BUILD=1).
 #
-# Everything that mounts runs inside `unshare --mount --propagation private`,
+# Everything that mounts runs inside `unshare --mount --propagation private` (each scenario
+# also in its own PID namespace: activate must not see a nix-daemon running elsewhere),
 # each activate scenario in its own nested mount namespace, so all mounts vanish
 # with the namespaces; the loop device is always detached by an EXIT trap.
 # The only host-visible side effects are: a temp dir under /var/tmp (removed),
@@ -352,7 +353,7 @@ EOF
     for sc in positive missing_work missing_db separate_subvols; do
         echo "--- scenario $sc"
         if [[ $sc == missing_work ]]; then mv "$KT_MP/overlay/work" "$KT_MP/overlay/work.kt-away"; fi
-        unshare --mount --propagation private bash "$SELF" --scenario "$sc" ||
+        unshare --mount --propagation private --pid --fork --mount-proc bash "$SELF" --scenario "$sc" ||
             fail "scenario $sc exited $?"
         if [[ $sc == missing_work ]]; then mv "$KT_MP/overlay/work.kt-away" "$KT_MP/overlay/work"; fi
     done

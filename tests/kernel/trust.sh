@@ -5,7 +5,7 @@
 #
 #   sudo tests/kernel/trust.sh        (NIX_SSD_CLI=/path/to/nix-ssd to test another binary)
 #
-# Scenarios (each in its own nested mount namespace):
+# Scenarios (each in its own nested mount and PID namespace: no nix-daemon of the host counts):
 #   foreign    a stick made by hand (no `nix-ssd setup`): upper owned by uid 1000 mode 0777,
 #              a file over a lower store path, a `nix-daemon` of its own -> nothing stacked or
 #              run, its mounts detached, status exit 2 naming the device, its UUID, `enroll`
@@ -185,7 +185,7 @@ ns_main() {
     local s
     for s in foreign shadow elevate owner symlink cost; do
         echo "  -- $s"
-        unshare --mount --propagation private bash "$SELF" --scenario "$s"
+        unshare --mount --propagation private --pid --fork --mount-proc bash "$SELF" --scenario "$s"
     done
 }
 
