@@ -31,7 +31,7 @@ STEP_MS=(); declare -A STEP_RC
 # ---------------------------------------------------------------- nspawn series
 NW=$W/nspawn; mkdir -p "$NW/upper" "$NW/work" "$NW/merged" "$NW/out" "$NW/devdisk/by-label"
 NSSD=$W/nspawn-ssd.img; truncate -s 320M "$NSSD"   # small: filling it takes seconds
-"$NIX_SSD_CLI" setup "$NSSD" >"$W/setup.log" 2>&1 || { cat "$W/setup.log"; die "nix-ssd setup failed"; }
+bed_setup "$NSSD" >"$W/setup.log" 2>&1 || { cat "$W/setup.log"; die "nix-ssd setup failed"; }
 nstep() {  # nstep NAME: one nspawn boot with the SSD image on a loop device
     local name=$1 loop t0 rc
     rm -rf "$NW/out"/* "$NW/devdisk/by-label"/*; echo "$name" > "$NW/out/step"
@@ -52,13 +52,14 @@ nstep() {  # nstep NAME: one nspawn boot with the SSD image on a loop device
 # PCI slots fixed (root 0x4, SSD 0x5): the root disk is vda whatever is attached.
 QROOT=$W/root.img; QSSD=$W/qemu-ssd.img
 qemu_prepare() {
+    # the SSD first: its enrolment goes into the root image
+    truncate -s 320M "$QSSD"
+    bed_setup "$QSSD" >"$W/setup.log" 2>&1 || { cat "$W/setup.log"; die "nix-ssd setup failed"; }
     truncate -s 3G "$QROOT"
     unshare --mount --propagation private bash -euc '
         m=$(mktemp -d); mount -t overlay overlay -o "lowerdir=$1" "$m"
         mkfs.ext4 -q -F -L root -d "$m" "$2"; umount "$m"' _ "$FL:$(lowerdirs yes)" "$QROOT" || die "root image build failed"
     cp "$ROOTFS"/boot/vmlinuz-* "$W/vmlinuz"; cp "$ROOTFS"/boot/initrd.img-* "$W/initrd.img"
-    truncate -s 320M "$QSSD"
-    "$NIX_SSD_CLI" setup "$QSSD" >"$W/setup.log" 2>&1 || { cat "$W/setup.log"; die "nix-ssd setup failed"; }
 }
 # host_action ACTION DIR: what a guest's "HOST-ACTION: ACTION" line asks for, via the monitor
 host_action() {

@@ -191,6 +191,9 @@ stage_payload() {   # stage_payload GENERATOR_BIN CLI_BIN
     install -D -m644 "$G/harness-first-answer.service" "$C/etc/systemd/system/harness-first-answer.service"
     mkdir -p "$C/etc/systemd/system/multi-user.target.wants"
     ln -s ../harness-report.service ../harness-first-answer.service "$C/etc/systemd/system/multi-user.target.wants/"
+    # the guests' enrolled SSDs (bed_enroll adds each image this run makes, but `foreign` ones)
+    install -d -m700 "$C/var/lib/nix-ssd"
+    install -m600 /dev/null "$C/var/lib/nix-ssd/enrolled"
     if [ -n "${NIX_SSD_DEB:-}" ]; then
         # the Debian package, installed with dpkg into the guest (the layer catches what it writes)
         install_deb_layer "$NIX_SSD_DEB" "$L/gen"
@@ -229,7 +232,23 @@ series_layer() {
 lowerdirs() { [ "$1" = yes ] && echo "$BED_WORK/layers/gen:$BED_WORK/layers/common:$ROOTFS" || echo "$BED_WORK/layers/common:$ROOTFS"; }
 
 # ---------------------------------------------------------------- SSD images
-# make_ssd_image IMG KIND: sparse 1 GiB file. KIND: good (btrfs NIX_SSD with @overlay holding
+# bed_enroll IMG...: the images' btrfs UUIDs into the guests' /var/lib/nix-ssd/enrolled (in the
+# common layer, so call it after stage_payload and before a qemu root image is built): only an
+# enrolled SSD is stacked, as on a machine where `nix-ssd setup` made it.
+bed_enroll() {
+    local f=$BED_WORK/layers/common/var/lib/nix-ssd/enrolled i u
+    [ -f "$f" ] || die "bed_enroll before stage_payload"
+    for i in "$@"; do u=$(blkid -s UUID -o value "$i") && [ -n "$u" ] || die "no btrfs UUID on $i"; echo "$u" >> "$f"; done
+}
+# bed_setup [OPTIONS] IMG: `nix-ssd setup` of an SSD image for the guests: its enrolment goes to
+# them (bed_enroll), never to the host's /var/lib (a private tmpfs there while it runs).
+bed_setup() {
+    unshare --mount --propagation private bash -c 'mount -t tmpfs bed-varlib /var/lib && exec "$@"' _ \
+        "$NIX_SSD_CLI" setup "$@" && bed_enroll "${@: -1}"
+}
+
+# make_ssd_image IMG KIND: sparse 1 GiB file, enrolled unless KIND is foreign (an attacker's
+# stick: the good layout, not enrolled). KIND: good (btrfs NIX_SSD with @overlay holding
 # plain dirs upper/ work/ state/, @build, @cache) | ext4 (ext4 labelled NIX_SSD) |
 # btrfs-bare (btrfs NIX_SSD, no subvolumes) | btrfs-nodirs (subvolumes, no upper/work/state)
 make_ssd_image() {
@@ -237,13 +256,14 @@ make_ssd_image() {
     rm -f "$img"; truncate -s 1G "$img"
     case $kind in
     ext4) mkfs.ext4 -q -F -L NIX_SSD "$img" ;;
-    good|btrfs-bare|btrfs-nodirs)
+    good|foreign|btrfs-bare|btrfs-nodirs)
         mkfs.btrfs -q -f -L NIX_SSD "$img" >/dev/null 2>&1 || die "mkfs.btrfs failed"
+        [ "$kind" = foreign ] || bed_enroll "$img"
         [ "$kind" = btrfs-bare ] && return 0
         unshare --mount --propagation private bash -euc '
             d=$(mktemp -d); mount -o loop,subvolid=5 "$1" "$d"
             for s in @overlay @build @cache; do btrfs -q subvolume create "$d/$s" >/dev/null; done
-            [ "$2" = good ] && mkdir -p "$d/@overlay/upper" "$d/@overlay/work" "$d/@overlay/state"
+            [ "$2" != btrfs-nodirs ] && mkdir -p "$d/@overlay/upper" "$d/@overlay/work" "$d/@overlay/state"
             umount "$d"; rmdir "$d"' _ "$img" "$kind" || die "SSD image layout failed" ;;
     *) die "unknown SSD kind $kind" ;;
     esac

@@ -35,7 +35,8 @@ rm -f "$BED_WORK"/qemu/root-gen*.img          # root images follow this run's bi
 
 # SSD images (each boot gets its own copy: nspawn boots write to them)
 IMG=$BED_WORK/img; mkdir -p "$IMG"
-for k in good ext4 btrfs-bare btrfs-nodirs; do make_ssd_image "$IMG/master-$k.img" "$k"; done
+for k in good foreign ext4 btrfs-bare btrfs-nodirs; do make_ssd_image "$IMG/master-$k.img" "$k"; done
+FOREIGN_UUID=$(blkid -s UUID -o value "$IMG/master-foreign.img")
 ssd() { cp --sparse=always "$IMG/master-$1.img" "$IMG/$2.img"; echo "$IMG/$2.img"; }
 
 TIMES=()   # "name wall_ms multi-user_ms first-answer_ms"
@@ -95,7 +96,7 @@ a_absent() {    # scenario 2 (and 6)
     local n=$1
     basic "$n"; a_running "$n"; a_no_failed "$n"; a_plain_store "$n"
     ok "$n" "nothing mounted at /mnt/nix-ssd/overlay" has "$n" "mnt /mnt/nix-ssd/overlay" '^none$'
-    ok "$n" "nix-ssd.service skipped by its condition, not failed" has "$n" "unit nix-ssd.service" '^inactive dead result=success condition=no'
+    ok "$n" "nix-ssd.service (loaded) skipped by its condition, not failed" has "$n" "unit nix-ssd.service" '^inactive dead result=success condition=no load=loaded$'
 }
 a_off() {       # scenario 3 / 7: nothing of ours
     local n=$1
@@ -117,6 +118,17 @@ a_wrong_disk() { # scenario 5
     ok "$n" "no failed units other than our own" only_ours_failed "$n"
     ok "$n" "the reason is in the journal" journal_has "$n" \
         'wrong fs type|bad option|bad superblock|no such file|not found|missing|does not exist|refus|not (a )?btrfs|subvol|failed to mount|failed with result|not stacking'
+}
+a_foreign() {    # a btrfs stick labelled NIX_SSD with the layout, not enrolled: nothing of it is used
+    local n=$1
+    basic "$n"; a_running "$n"; a_no_failed "$n"; a_plain_store "$n"
+    ok "$n" "nix-ssd.service ran and refused without failing" has "$n" "unit nix-ssd.service" '^active exited result=success'
+    ok "$n" "activate says the SSD is not enrolled" journal_has "$n" 'not using the SSD: .* is not enrolled on this machine'
+    ok "$n" "its mounts are detached" nothing_mounted "$n"
+    ok "$n" "the build dir is not the stick's" hasnt "$n" build-out '^build-top=/mnt/nix-ssd'
+    ok "$n" "nix-ssd status exits 2 (broken)" has "$n" nix-ssd-status-rc '^2$'
+    ok "$n" "status names the device, its UUID and the enroll command" has "$n" nix-ssd-status-warning \
+        "^/dev/disk/by-label/NIX_SSD \\(btrfs, UUID $FOREIGN_UUID\\) is not enrolled on this machine.*nix-ssd enroll /dev/disk/by-label/NIX_SSD"
 }
 proc_cmdline_passed() { # generators were given the command line via SYSTEMD_PROC_CMDLINE (nspawn)
     ok "$1" "generators see SYSTEMD_PROC_CMDLINE='$2' (nspawn --setenv reaches PID 1's generators)" \
@@ -140,6 +152,7 @@ if [[ " $RUNNERS " == *" nspawn "* ]]; then
                             a_no_failed $n; finish_boot $n; }
   n=n6-timeout0-absent; want $n && { boot_nspawn $n nixos none yes nix-ssd.device-timeout=0; a_absent $n; proc_cmdline_passed $n nix-ssd.device-timeout=0; finish_boot $n; }
   n=n7-baseline;        want $n && { boot_nspawn $n nixos "$(ssd good $n)" no; a_off $n; finish_boot $n; }
+  n=n8-foreign;         want $n && { boot_nspawn $n nixos "$(ssd foreign $n)" yes; a_foreign $n; finish_boot $n; }
   rm -f "$IMG"/n*.img
 fi
 

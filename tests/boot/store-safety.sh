@@ -21,7 +21,7 @@ SL=$(series_layer store-safety client-conf)   # its step script instead of the m
 
 W=$BED_WORK/store-safety; rm -rf "$W"; mkdir -p "$W/upper" "$W/work" "$W/merged" "$W/out" "$W/devdisk/by-label"
 SSD=$W/ssd.img; truncate -s 1G "$SSD"
-"$NIX_SSD_CLI" setup "$SSD" 2>"$W/setup.log" || { cat "$W/setup.log"; die "nix-ssd setup failed"; }
+bed_setup "$SSD" 2>"$W/setup.log" || { cat "$W/setup.log"; die "nix-ssd setup failed"; }
 
 # step NAME SSD(yes|no|late): one boot of the series; the guest's eMMC state persists in $W/upper
 step() {
