@@ -71,7 +71,8 @@ pub fn trusted_command(name: &str) -> Result<Command, CmdError> {
     let tool = nix::tool(name);
     let real = fs::canonicalize(&tool).unwrap_or_else(|_| tool.clone());
     match real.strip_prefix(STORE) {
-        Err(_) => Ok(Command::new(real)), // outside the store: /usr/bin/nix-store on Debian
+        // outside the store (Debian's /usr/bin/nix-store, a link to the multi-call `nix`): as found
+        Err(_) => Ok(Command::new(tool)),
         Ok(rel) => {
             let lower = Path::new(LOWER_STORE).join(rel);
             if lower.is_file() {
