@@ -1,11 +1,11 @@
 //! Facts about Nix: where its tools are, the daemon's version and process, store path names,
 //! GC-root directories, and the daemon's environment file (`NIX_CONFIG`) that `activate`
 //! writes and `status`/`sync-roots` read back.
-use crate::paths::STORE;
+use crate::paths::{ENROLLED_MODE, SIGNING_KEY, SIGNING_PUB, STATE_DIR_MODE, STORE};
 use crate::sys::{Context, IoError, cmd};
 use std::collections::BTreeSet;
 use std::fs;
-use std::os::unix::fs::{DirBuilderExt, symlink};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -43,6 +43,37 @@ pub fn durability_setting(version: Option<(u32, u32)>) -> &'static str {
         Some(v) if v < (2, 25) => "sync-before-registering = true",
         _ => "fsync-store-paths = true",
     }
+}
+
+/// This machine's signing key pair ([`SIGNING_KEY`], [`SIGNING_PUB`]), made once with
+/// `nix-store --generate-binary-cache-key` (the secret root's only). Returns the public key.
+/// Run it before stacking: it runs the Nix tool found through PATH.
+pub fn signing_key() -> Result<String, SigningKeyError> {
+    if let (Ok(_), Ok(p)) = (fs::metadata(SIGNING_KEY), fs::read_to_string(SIGNING_PUB)) {
+        return Ok(p.trim().to_string());
+    }
+    let dir = Path::new(SIGNING_KEY).parent().unwrap_or(Path::new("/var/lib/nix-ssd"));
+    fs::DirBuilder::new().mode(STATE_DIR_MODE).recursive(true).create(dir).ctx(format!("mkdir {}", dir.display()))?;
+    let host = fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let name = format!(
+        "nix-ssd-{}-1",
+        host.trim().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '.').collect::<String>()
+    );
+    let (sec, public) = (format!("{SIGNING_KEY}.tmp"), format!("{SIGNING_PUB}.tmp"));
+    let _ = (fs::remove_file(&sec), fs::remove_file(&public));
+    cmd::output(command("nix-store").args(["--generate-binary-cache-key", &name, &sec, &public]))?;
+    fs::set_permissions(&sec, fs::Permissions::from_mode(ENROLLED_MODE)).ctx(format!("chmod {sec}"))?;
+    fs::rename(&sec, SIGNING_KEY).ctx(format!("rename {sec}"))?;
+    fs::rename(&public, SIGNING_PUB).ctx(format!("rename {public}"))?;
+    Ok(fs::read_to_string(SIGNING_PUB).ctx(format!("read {SIGNING_PUB}"))?.trim().to_string())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SigningKeyError {
+    #[error(transparent)]
+    Cmd(#[from] cmd::CmdError),
+    #[error(transparent)]
+    Io(#[from] IoError),
 }
 
 /// The main nix-daemon process (its parent is PID 1), if one runs.

@@ -48,6 +48,11 @@ pub fn client_conf(env_file: &std::path::Path) -> std::path::PathBuf {
 pub const ENROLLED: &str = "/var/lib/nix-ssd/enrolled";
 /// The same, as the configuration states it (the NixOS module's `enrolledUuids`); read only.
 pub const ENROLLED_ETC: &str = "/etc/nix-ssd/enrolled";
+/// This machine's key for signing what its nix-daemon builds while the overlay is up (the
+/// daemon's `secret-key-files`), and its public half, which `nix-ssd pin` trusts: a path in
+/// the SSD's database that was never built here carries no such signature and is not pinned.
+pub const SIGNING_KEY: &str = "/var/lib/nix-ssd/signing-key.sec";
+pub const SIGNING_PUB: &str = "/var/lib/nix-ssd/signing-key.pub";
 /// Modes of [`ENROLLED`] and its directory.
 pub const ENROLLED_MODE: u32 = 0o600;
 pub const STATE_DIR_MODE: u32 = 0o700;

@@ -116,6 +116,8 @@ fn overlay_mode(dir: Option<&PathBuf>, version: Option<(u32, u32)>, r: &mut Repo
         r.lines.push("the overlay subvolume is not mounted; the store stays on eMMC".into());
         return Ok(false);
     };
+    // Made (or read) before stacking: it runs nix-store found through PATH.
+    let key = nix::signing_key();
     let url = match stack_overlay(dir, r) {
         Ok(url) => url,
         // A disk without our layout: mount nothing on /nix/store, say why, go on.
@@ -137,6 +139,14 @@ fn overlay_mode(dir: Option<&PathBuf>, version: Option<(u32, u32)>, r: &mut Repo
     // the database and missing from the store. Make Nix sync the files before it registers a
     // path.
     r.env.nix_config.push(nix::durability_setting(version).into());
+    // What the daemon builds is signed with this machine's key, so that `nix-ssd pin` can tell
+    // it from a path someone put into the SSD's database elsewhere.
+    match key {
+        Ok(_) => r.env.nix_config.push(format!("extra-secret-key-files = {}", crate::paths::SIGNING_KEY)),
+        Err(e) => r.lines.push(format!(
+            "no signing key ({e}): `nix-ssd pin` takes only content-addressed paths and paths signed by a trusted key"
+        )),
+    }
     Ok(true)
 }
 

@@ -3,7 +3,7 @@
 //! the SSD — a new boot default must be pinned before it becomes the default.
 use crate::nix::{self, StorePathError};
 use crate::overlay;
-use crate::paths::{LOWER_STATE, LOWER_STORE, PIN_ROOTS, PIN_VIEW, STORE};
+use crate::paths::{LOWER_STATE, LOWER_STORE, PIN_ROOTS, PIN_VIEW, SIGNING_PUB, STORE};
 use crate::sys::mount::{self, in_private_namespace};
 use crate::sys::{CmdError, Context, IoError, cmd};
 use std::fs;
@@ -59,8 +59,14 @@ fn copy_into_lower(paths: &[String]) -> Result<(), PinError> {
         mount::remount_bind(view, 0).ctx("make the lower view writable")?;
         let to = format!("local?real={PIN_VIEW}&state={LOWER_STATE}");
         let mut copy = overlay::trusted_command("nix")?;
-        copy.args(["--extra-experimental-features", "nix-command", "copy", "--no-check-sigs", "--from", "daemon"])
-            .args(["--to", &to])
+        // Signatures checked: a path the SSD's database lists but this machine did not build
+        // (its key) nor substitute (the configured keys), and that is not content-addressed, is
+        // refused, so a tampered SSD cannot make the lower store hold it.
+        copy.args(["--extra-experimental-features", "nix-command"]);
+        if let Ok(pk) = fs::read_to_string(SIGNING_PUB) {
+            copy.args(["--extra-trusted-public-keys", pk.trim()]);
+        }
+        copy.args(["copy", "--from", "daemon", "--to", &to])
             .args(paths)
             .env_remove("NIX_REMOTE")
             .env_remove("NIX_CONFIG");

@@ -68,6 +68,9 @@ ok $S "status flags a boot default only on the SSD (exit 1)" has $S status-befor
 ok $S "nix-ssd pin succeeded" has $S pin '^rc=0 '
 ok $S "pinned P is in the eMMC store, visible, rooted there" has $S "P after pin" 'lower=yes visible=yes eMMC-root=yes'
 ok $S "status healthy after pin (exit 0, no boot-default warning)" has $S status-after-pin '^rc=0 0 boot-default'
+ok $S "what the daemon builds is signed with this machine's key" has $S "P signed by this machine" '^yes$'
+ok $S "pin refuses a path without a trusted signature (not built here)" has $S pin-unsigned '^rc=[1-9][0-9]* lacks a signature by a trusted key'
+ok $S "... and the lower store does not get it" has $S "U after pin" '^lower=no$'
 ok $S "verify --check-contents clean after GC and pin" has $S verify-2 '^rc=0 0 problems'
 ok $S "no failed units" has $S failed-units '^ *$'
 
