@@ -73,8 +73,20 @@ pub fn activate(req: &Request) -> Result<Report, ActivateError> {
         None => r.lines.push("the build subvolume is not mounted; builds stay on eMMC".into()),
     }
     if let Some(c) = mounted(&req.cache_dir) {
-        for u in &req.cache_users {
-            bind_cache(c, u, &mut r)?;
+        // "a root-owned directory the user cannot change": else one user could swap another's
+        match fs::symlink_metadata(c) {
+            Ok(m) if m.is_dir() && m.uid() == 0 && m.mode() & 0o022 == 0 => {
+                for u in &req.cache_users {
+                    bind_cache(c, u, &mut r)?;
+                }
+            }
+            Ok(m) => r.lines.push(format!(
+                "not binding the caches: {} is owned by uid {} with mode {:o}; it must be root's and writable by nobody else",
+                c.display(),
+                m.uid(),
+                m.mode() & 0o7777
+            )),
+            Err(e) => r.lines.push(format!("not binding the caches: {}: {e}", c.display())),
         }
     }
     r.env.write(&req.env_file)?;

@@ -15,6 +15,7 @@
 #              nosuid,nodev: the program runs without root, the node cannot be opened
 #   owner      an enrolled SSD whose upper is uid 1000 mode 0777 -> refused, nothing stacked
 #   symlink    an enrolled SSD whose upper is a symlink -> refused, nothing stacked
+#   cache      a cache subvolume writable by others -> no user's cache is bound from it
 #   readonly   with the overlay up, root cannot write or delete in /nix/store
 #   cost       the shadowing check on an upper layer of 50 000 entries (ms, printed)
 # Enrolment lives on a tmpfs over /var/lib in the namespace: the host's is never touched.
@@ -48,9 +49,9 @@ mount_ssd() { # LOOP: the subvolumes with the generator's options (our SSD made 
         mount -t btrfs -o "subvol=@build,$o" "$1" "$W/mnt/build"
 }
 
-activate() { # -> ACT_RC, ACT_OUT
+activate() { # [MORE ARGS] -> ACT_RC, ACT_OUT
     ACT_OUT=$(PATH=/nix/store/hhhh-nix/bin:$PATH timeout 60 "$NSSD" activate --mode overlay --overlay-dir "$W/mnt/overlay" \
-        --build-dir "$W/mnt/build" --env-file /run/nix-ssd/nix-daemon.env 2>&1)
+        --build-dir "$W/mnt/build" --env-file /run/nix-ssd/nix-daemon.env "$@" 2>&1)
     ACT_RC=$?
     sed 's/^/    | /' <<<"$ACT_OUT"
 }
@@ -161,6 +162,16 @@ scenario_symlink() {
     check_has "symlink: activate says upper is not a plain directory" "$ACT_OUT" "upper: it is not a directory (or a symlink)"
 }
 
+scenario_cache() {
+    fake_nix && mount_ssd "$OURS" || { fail "cache: setup"; return; }
+    mkdir -p "$W/mnt/cache" && mount -t btrfs -o subvol=@cache,nosuid,nodev "$OURS" "$W/mnt/cache" || { fail "cache: mount"; return; }
+    chmod 0777 "$W/mnt/cache"
+    activate --cache-dir "$W/mnt/cache" --cache-user root
+    check_has "cache: a cache subvolume others can write is not bound" "$ACT_OUT" \
+        "not binding the caches: $W/mnt/cache is owned by uid 0 with mode 777"
+    check "cache: nothing bound on root's ~/.cache/nix" bash -c '! mountpoint -q /root/.cache/nix'
+}
+
 scenario_cost() {
     fake_nix && mount_ssd "$OURS" || { fail "cost: setup"; return; }
     local u=$W/mnt/overlay/upper
@@ -183,7 +194,7 @@ ns_main() {
     check_eq "the enrolment file is root's, mode 600" "$(stat -c '%u %a' /var/lib/nix-ssd/enrolled)" "0 600"
     check_has "enroll refuses a non-btrfs device" "$("$NSSD" enroll /dev/null 2>&1)" "not btrfs"
     local s
-    for s in foreign shadow elevate owner symlink cost; do
+    for s in foreign shadow elevate owner symlink cache cost; do
         echo "  -- $s"
         unshare --mount --propagation private --pid --fork --mount-proc bash "$SELF" --scenario "$s"
     done
