@@ -65,6 +65,8 @@ pub const LOWER_ROOTS: &str = "/nix/var/nix/gcroots/nix-ssd-lower";
 pub const PIN_VIEW: &str = "/run/nix-ssd/pin-view";
 /// The boot default (NixOS's system profile).
 pub const BOOT_PROFILE: &str = "/nix/var/nix/profiles/system";
+/// The default profile: Nix itself on an install that is not NixOS.
+pub const DEFAULT_PROFILE: &str = "/nix/var/nix/profiles/default";
 /// Where `nix-ssd setup` mounts the top of the btrfs (private namespace; `.<pid>` appended).
 pub const SETUP_TOP: &str = "/run/nix-ssd-setup";
 

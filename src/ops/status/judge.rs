@@ -2,6 +2,7 @@
 use super::Health;
 use super::probe::{BootDefault, Facts};
 use crate::generator::config::Mode;
+use crate::paths::{BOOT_PROFILE, DEFAULT_PROFILE};
 use crate::reserve::{self, mib};
 
 /// Health and warnings for what was found. The first matching rung decides; a full SSD makes
@@ -28,18 +29,18 @@ pub fn judge(f: &Facts) -> (Health, Vec<String>) {
             ));
         }
     }
-    let boot = match &f.boot_default {
-        BootDefault::NotChecked | BootDefault::OnLower => None,
-        BootDefault::Unknown { target, why } => {
-            Some(format!("cannot list the closure of the boot default {target}: {why}"))
-        }
-        BootDefault::Missing { target, missing } => Some(format!(
-            "the boot default {} -> {target} has {missing} path(s) only on the SSD: it would not boot without it; run `nix-ssd pin {}`",
-            crate::paths::BOOT_PROFILE,
-            crate::paths::BOOT_PROFILE
-        )),
-    };
-    if let Some(w) = boot {
+    let profiles = [
+        (&f.boot_default, "the boot default", BOOT_PROFILE, "it would not boot without it"),
+        (&f.default_profile, "the default profile", DEFAULT_PROFILE, "Nix itself may be missing without it"),
+    ];
+    for (state, what, profile, then) in profiles {
+        let w = match state {
+            BootDefault::NotChecked | BootDefault::OnLower => continue,
+            BootDefault::Unknown { target, why } => format!("cannot list the closure of {what} {target}: {why}"),
+            BootDefault::Missing { target, missing } => format!(
+                "{what} {profile} -> {target} has {missing} path(s) only on the SSD: {then}; run `nix-ssd pin {profile}`"
+            ),
+        };
         warnings.push(w);
         // Working now, but the next boot without the SSD would not be.
         if health == Health::Healthy {
@@ -182,6 +183,7 @@ mod tests {
                 reserve_path: "/mnt/nix-ssd/overlay/reserve".into(),
             }),
             boot_default: BootDefault::OnLower,
+            default_profile: BootDefault::NotChecked,
             enrolment_error: None,
             plan: Some(p),
         }
@@ -285,6 +287,22 @@ mod tests {
         let mut f = healthy();
         f.ssd_space.as_mut().unwrap().reserve_present = false;
         check(&f, Health::Healthy, "reserve is missing (it holds 1024 MiB back");
+    }
+
+    #[test]
+    fn unpinned_default_profile_degrades() {
+        let mut f = healthy();
+        f.default_profile = BootDefault::Missing { target: "/nix/store/x-nix".into(), missing: 1 };
+        check(
+            &f,
+            Health::Degraded,
+            "the default profile /nix/var/nix/profiles/default -> /nix/store/x-nix has 1 path(s)",
+        );
+        check(
+            &f,
+            Health::Degraded,
+            "Nix itself may be missing without it; run `nix-ssd pin /nix/var/nix/profiles/default`",
+        );
     }
 
     #[test]

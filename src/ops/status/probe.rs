@@ -6,7 +6,7 @@ use crate::generator::plan::{self, Plan, Role};
 use crate::generator::sources::{self, Root};
 use crate::nix;
 use crate::overlay;
-use crate::paths::{BOOT_PROFILE, BUILD_DIR_MODE, ENV_FILE, LOWER_STORE, OVERLAY_DIRS, STORE};
+use crate::paths::{BOOT_PROFILE, BUILD_DIR_MODE, DEFAULT_PROFILE, ENV_FILE, LOWER_STORE, OVERLAY_DIRS, STORE};
 use crate::reserve::{self, Space};
 use crate::sys::mount::{self, MountInfo, top_of};
 use crate::sys::{CmdError, cmd, users};
@@ -35,6 +35,8 @@ pub struct Facts {
     /// The overlay subvolume's room and space reserve, when it is mounted in overlay mode.
     pub ssd_space: Option<SsdSpace>,
     pub boot_default: BootDefault,
+    /// The same for the default profile (Nix itself where it is installed there).
+    pub default_profile: BootDefault,
     /// Why the enrolment list cannot be read or trusted, if it cannot.
     pub enrolment_error: Option<String>,
 }
@@ -102,7 +104,8 @@ pub fn probe() -> Facts {
         caches: c.cache_users.iter().map(|u| cache_status(u, &all)).collect(),
         drift: Vec::new(),
         ssd_space: None,
-        boot_default: boot_default(),
+        boot_default: on_lower(BOOT_PROFILE),
+        default_profile: on_lower(DEFAULT_PROFILE),
         enrolment_error: None,
         plan,
     };
@@ -229,12 +232,12 @@ fn layout_drift(p: &Plan, f: &Facts) -> Vec<String> {
     out
 }
 
-/// While the overlay is up: is every path of the boot default's closure in the lower store?
-fn boot_default() -> BootDefault {
+/// While the overlay is up: is every path of the profile's closure in the lower store?
+fn on_lower(profile: &str) -> BootDefault {
     if overlay::stacked().is_none() {
         return BootDefault::NotChecked;
     }
-    let Ok(target) = nix::store_path(BOOT_PROFILE) else { return BootDefault::NotChecked };
+    let Ok(target) = nix::store_path(profile) else { return BootDefault::NotChecked };
     let query = overlay::trusted_command("nix-store").and_then(|mut c| {
         cmd::output(c.args(["--query", "--requisites", &target]).env("NIX_REMOTE", "daemon").env_remove("NIX_CONFIG"))
     });
