@@ -44,7 +44,8 @@ done
 # systemd runs the real generator (from its own directory) and loads what it wrote.
 install -m755 "$bin/nix-ssd-generator" "$scratch/gen/"
 verify_generated() { # KERNEL-CMDLINE
-    SYSTEMD_PROC_CMDLINE="$1" SYSTEMD_GENERATOR_PATH="$scratch/gen" SYSTEMD_UNIT_PATH="$stubs:" stderr_clean \
+    # BLKID_FILE: not this host's blkid cache, which holds whatever images tests probed
+    BLKID_FILE=/dev/null SYSTEMD_PROC_CMDLINE="$1" SYSTEMD_GENERATOR_PATH="$scratch/gen" SYSTEMD_UNIT_PATH="$stubs:" stderr_clean \
         systemd-analyze verify --man=no --generators=yes nix-ssd.service nix-daemon.service nix-daemon.socket nix-gc.service nix-optimise.service
 }
 for cmd in "" "nix-ssd=build" "nix-ssd.device=UUID=0b7c3a5e nix-ssd.device-timeout=0"; do

@@ -106,7 +106,8 @@ pub fn devices(root: &Root, notes: &mut Vec<String>) -> Vec<blkid::Device> {
         if let Ok(text) = read(&p) {
             let (d, errs) = blkid::parse_cache(&text);
             notes.extend(errs.into_iter().map(|e| format!("{name}: {e}; skipped")));
-            devices.extend(d);
+            // only block devices: `blkid IMAGE-FILE` caches regular files too (DEVNO 0x0000)
+            devices.extend(d.into_iter().filter(|d| d.devname.as_deref().is_some_and(|n| n.starts_with("/dev/"))));
         }
     }
     if let Ok(f) = std::env::var("NIX_SSD_BLKID_EXPORT") {

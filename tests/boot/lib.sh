@@ -238,7 +238,7 @@ lowerdirs() { [ "$1" = yes ] && echo "$BED_WORK/layers/gen:$BED_WORK/layers/comm
 bed_enroll() {
     local f=$BED_WORK/layers/common/var/lib/nix-ssd/enrolled i u
     [ -f "$f" ] || die "bed_enroll before stage_payload"
-    for i in "$@"; do u=$(blkid -s UUID -o value "$i") && [ -n "$u" ] || die "no btrfs UUID on $i"; echo "$u" >> "$f"; done
+    for i in "$@"; do u=$(blkid -p -s UUID -o value "$i") && [ -n "$u" ] || die "no btrfs UUID on $i"; echo "$u" >> "$f"; done
 }
 # bed_setup [OPTIONS] IMG: `nix-ssd setup` of an SSD image for the guests: its enrolment goes to
 # them (bed_enroll), never to the host's /var/lib (a private tmpfs there while it runs).

@@ -36,7 +36,7 @@ rm -f "$BED_WORK"/qemu/root-gen*.img          # root images follow this run's bi
 # SSD images (each boot gets its own copy: nspawn boots write to them)
 IMG=$BED_WORK/img; mkdir -p "$IMG"
 for k in good foreign ext4 btrfs-bare btrfs-nodirs; do make_ssd_image "$IMG/master-$k.img" "$k"; done
-FOREIGN_UUID=$(blkid -s UUID -o value "$IMG/master-foreign.img")
+FOREIGN_UUID=$(blkid -p -s UUID -o value "$IMG/master-foreign.img")
 ssd() { cp --sparse=always "$IMG/master-$1.img" "$IMG/$2.img"; echo "$IMG/$2.img"; }
 
 TIMES=()   # "name wall_ms multi-user_ms first-answer_ms"

@@ -375,7 +375,7 @@ EOF
     check "genB: mnt-nix\\x2dssd-build.mount" test -f "$GB/normal/mnt-nix\\x2dssd-build.mount"
     check "genB: dev-disk-by\\x2dlabel-NIX_SSD.device.d/50-device-timeout.conf" \
         test -f "$GB/normal/dev-disk-by\\x2dlabel-NIX_SSD.device.d/50-device-timeout.conf"
-    local bl; bl=$(blkid -L NIX_SSD 2>/dev/null)
+    local bl; bl=$(blkid -c /dev/null -L NIX_SSD 2>/dev/null)
     info "blkid -L NIX_SSD -> '${bl}' (libblkid label lookup, no udev needed)"
     if [[ -e /dev/disk/by-label/NIX_SSD && "$(readlink -f /dev/disk/by-label/NIX_SSD)" == "$KT_LOOP" ]]; then
         local lm="$KT_DIR/labelmnt"; mkdir -p "$lm"
@@ -442,7 +442,7 @@ outer_main() {
         truncate -s 512M "$img"
         if "$KT_NSSD" setup "$img" 2>"$KT_DIR/setup.log" && KT_LOOP=$(losetup --show -f "$img"); then
             pass "sparse image + nix-ssd setup + losetup ($KT_LOOP)"
-            check "nix-ssd setup labelled it NIX_SSD" test "$(blkid -s LABEL -o value "$img")" = NIX_SSD
+            check "nix-ssd setup labelled it NIX_SSD" test "$(blkid -p -s LABEL -o value "$img")" = NIX_SSD
             if "$KT_NSSD" setup "$img" 2>"$KT_DIR/setup2.log"; then fail "nix-ssd setup refuses a device with a file system"
             else check_has "nix-ssd setup refuses a device with a file system" "$(cat "$KT_DIR/setup2.log")" "already holds a btrfs"; fi
             adopt_test "$KT_DIR/adopt.img"

@@ -75,7 +75,7 @@ scenario_foreign() {
     check "foreign: its mounts are detached" bash -c "! mountpoint -q '$W/mnt/overlay' && ! mountpoint -q '$W/mnt/build'"
     check "foreign: its nix-daemon did not run" test ! -e "$W/stick-daemon-ran"
     local st rc uuid
-    uuid=$(blkid -s UUID -o value "$FOREIGN")
+    uuid=$(blkid -p -s UUID -o value "$FOREIGN")
     st=$("$NSSD" status 2>&1); rc=$?
     sed 's/^/    | /' <<<"$st"
     check_eq "foreign: status exits 2 (broken)" "$rc" 2
@@ -190,7 +190,7 @@ ns_main() {
     printf '[nix-ssd]\ndevice = %s\nmount-point = %s\n' "$FOREIGN" "$W/mnt" > "$W/etc-systemd/nix-ssd-generator.conf"
     mount --bind "$W/etc-systemd" /etc/systemd || exit 1          # status reads the config here
     "$NSSD" setup "$OURS" > "$W/setup.log" 2>&1 || { cat "$W/setup.log"; fail "nix-ssd setup of the enrolled SSD"; exit 1; }
-    check_has "setup enrols what it makes" "$(cat /var/lib/nix-ssd/enrolled)" "$(blkid -s UUID -o value "$OURS")"
+    check_has "setup enrols what it makes" "$(cat /var/lib/nix-ssd/enrolled)" "$(blkid -p -s UUID -o value "$OURS")"
     check_eq "the enrolment file is root's, mode 600" "$(stat -c '%u %a' /var/lib/nix-ssd/enrolled)" "0 600"
     check_has "enroll refuses a non-btrfs device" "$("$NSSD" enroll /dev/null 2>&1)" "not btrfs"
     local s
