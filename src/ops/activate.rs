@@ -73,21 +73,7 @@ pub fn activate(req: &Request) -> Result<Report, ActivateError> {
         None => r.lines.push("the build subvolume is not mounted; builds stay on eMMC".into()),
     }
     if let Some(c) = mounted(&req.cache_dir) {
-        // "a root-owned directory the user cannot change": else one user could swap another's
-        match fs::symlink_metadata(c) {
-            Ok(m) if m.is_dir() && m.uid() == 0 && m.mode() & 0o022 == 0 => {
-                for u in &req.cache_users {
-                    bind_cache(c, u, &mut r)?;
-                }
-            }
-            Ok(m) => r.lines.push(format!(
-                "not binding the caches: {} is owned by uid {} with mode {:o}; it must be root's and writable by nobody else",
-                c.display(),
-                m.uid(),
-                m.mode() & 0o7777
-            )),
-            Err(e) => r.lines.push(format!("not binding the caches: {}: {e}", c.display())),
-        }
+        caches(c, &req.cache_users, &mut r)?;
     }
     r.env.write(&req.env_file)?;
     client_files(&req.env_file, overlay_up)?;
@@ -258,6 +244,22 @@ fn client_files(env_file: &Path, overlay_up: bool) -> Result<(), IoError> {
     } else {
         let _ = fs::remove_file(&client);
         let _ = fs::remove_file(&conf);
+    }
+    Ok(())
+}
+
+/// Binds each user's cache from the cache subvolume `c`, which must be root's and writable by
+/// nobody else ("a root-owned directory the user cannot change": else one user could swap
+/// another's).
+fn caches(c: &Path, users: &[String], r: &mut Report) -> Result<(), IoError> {
+    let fd = open_dir_at(None, c, false).ctx(format!("open {} (no symlinks)", c.display()));
+    match fd.map_err(OverlayError::from).and_then(|fd| overlay::root_only(&fd, c)) {
+        Ok(_) => {
+            for u in users {
+                bind_cache(c, u, r)?;
+            }
+        }
+        Err(e) => r.lines.push(format!("not binding the caches: {e}")),
     }
     Ok(())
 }

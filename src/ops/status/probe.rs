@@ -145,7 +145,9 @@ fn device_status(spec: &crate::generator::config::DeviceSpec, node: Option<Strin
 
 /// TYPE, LABEL and UUID of the device.
 fn blkid(node: &str) -> [Option<String>; 3] {
-    let Ok(out) = cmd::probe(Command::new("blkid").args(["-c", "/dev/null", "-o", "export", node])) else { return [None, None, None] };
+    let Ok(out) = cmd::probe(Command::new("blkid").args(["-c", "/dev/null", "-o", "export", node])) else {
+        return [None, None, None];
+    };
     let (devs, _) = crate::generator::blkid::parse_export(&out);
     let d = devs.first();
     ["TYPE", "LABEL", "UUID"].map(|t| d.and_then(|d| d.tag(t)).map(String::from))
