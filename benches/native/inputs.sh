@@ -38,7 +38,8 @@ derivation {
 NIX
 echo "build: 16 MiB in 8192 files of 2 KiB in the build dir (half tree data, half random), copied to \$out" | tee -a "$IN/inputs.txt"
 
-# closure sources: directories, split while bigger than 32 MiB, until enough data and paths
+# closure sources: directories, split while bigger than 48 MiB (those under 64 KiB left out),
+# until enough data and paths; each line: the directory, its store path name
 python3 - "$PREPARED" "$CLOSURE_MIB" "$CLOSURE_PATHS" > "$IN/closure.src" <<'PY'
 import os, sys
 bed, want_mib, want_n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -56,7 +57,7 @@ def pieces(root, rel):
     s = size(p)
     if s == 0: return
     subs = sorted(e for e in os.listdir(p) if os.path.isdir(os.path.join(p, e)) and not os.path.islink(os.path.join(p, e)))
-    if s > 32 << 20 and subs:
+    if s > 48 << 20 and subs:
         for e in subs: yield from pieces(root, os.path.join(rel, e))
     else:
         yield (p, s)
@@ -65,9 +66,10 @@ for root, tops in ((bed, ["usr", "boot"]), ("/", ["usr/lib", "usr/share"])):
     for t in tops:
         for p, s in pieces(root, t):
             if tot >= want_mib << 20 and len(out) >= want_n: break
-            if s < 4096: continue
+            if s < 64 << 10: continue
             out.append(p); tot += s
-for p in out: print(p)
+import re
+for p in out: print(p + "\t" + re.sub(r"[^A-Za-z0-9+._?=-]", "_", os.path.basename(p)).lstrip("."))
 print(f"closure sources: {len(out)} directories, {tot >> 20} MiB", file=sys.stderr)
 PY
 # a scratch store on tmpfs, in a private mount namespace; sources bound read-only at /src/N
@@ -76,7 +78,7 @@ unshare --mount --propagation private bash -c '
   root_mount
   mount -t tmpfs tmpfs "$R/nix"; cp -a "$PREPARED/nix/." "$R/nix/"
   mkdir -p "$R/src"; mount -t tmpfs tmpfs "$R/src"
-  i=0; while read -r d; do i=$((i+1)); mkdir -p "$R/src/$i/$(basename "$d")"; mount --bind -o ro "$d" "$R/src/$i/$(basename "$d")"; echo "/src/$i/$(basename "$d")"; done < "$IN/closure.src" > "$NB_SHM/srcpaths"
+  i=0; while IFS=$'"'"'\t'"'"' read -r d name; do i=$((i+1)); mkdir -p "$R/src/$i/$name"; mount --bind -o ro "$d" "$R/src/$i/$name"; echo "/src/$i/$name"; done < "$IN/closure.src" > "$NB_SHM/srcpaths"
   xargs -a "$NB_SHM/srcpaths" -d "\n" chroot "$R" /usr/bin/env -i $CPATH HOME=/root LC_ALL=C nix-store --add > "$NB_SHM/added"
   expr="let p = map builtins.storePath [ $(sed "s/.*/\"&\"/" "$NB_SHM/added" | tr "\n" " ") ]; in derivation { name = \"bundle\"; system = builtins.currentSystem; builder = \"/bin/sh\"; args = [ \"-c\" \"echo \${toString p} > \$out\" ]; }"
   b=$(cenv nix-build --no-out-link -E "$expr" 2>/dev/null)

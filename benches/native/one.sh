@@ -9,26 +9,30 @@
 . "$(dirname "$0")/lib.sh"
 CFG=$1 REP=$2 E_FS=$3 E_TH=$4 S_FS=${5:-} S_TH=${6:-}
 die() { echo "one.sh $CFG/$REP: $*" >&2; exit 1; }
-CAND_COMPRESS=${CAND_COMPRESS:-none} CAND_DURABILITY=${CAND_DURABILITY:-foc}
 # cfg_spec CFG -> "store compression durability"
 #   store: emmc | overlay (the project's) | plain (btrfs subvolume as the whole /nix, no overlay)
 #   compression: default (the generator's mount options) | none | zstd:1 | zstd:3 | lzo ...
 #   durability: default (activate's setting) | none | sbr (sync-before-registering) |
 #               foc (btrfs flushoncommit + fsync-metadata = false)
+# Durability is varied on the default's compression (d-*), compression on COMP_DURABILITY (c-*,
+# foc: the cheapest durability that may hold, so fsync costs do not drown compression costs;
+# c-zstd3 with foc is d-foc); `plain` is the overlay-overhead yardstick for the candidate
+# combination CAND_COMPRESS + CAND_DURABILITY (`cand`, = c-none by default).
+CAND_COMPRESS=${CAND_COMPRESS:-none} CAND_DURABILITY=${CAND_DURABILITY:-foc} COMP_DURABILITY=${COMP_DURABILITY:-foc}
 cfg_spec() {
     case $1 in
     emmc) echo "emmc - -" ;;
     default) echo "overlay default default" ;;
-    c-none) echo "overlay none default" ;;
-    c-zstd1) echo "overlay zstd:1 default" ;;
-    c-zstd3) echo "overlay zstd:3 default" ;;
-    c-lzo) echo "overlay lzo default" ;;
     d-none) echo "overlay default none" ;;
     d-sbr) echo "overlay default sbr" ;;
     d-foc) echo "overlay default foc" ;;
-    plain) echo "plain default default" ;;
+    c-none) echo "overlay none $COMP_DURABILITY" ;;
+    c-zstd1) echo "overlay zstd:1 $COMP_DURABILITY" ;;
+    c-zstd3) echo "overlay zstd:3 $COMP_DURABILITY" ;;
+    c-lzo) echo "overlay lzo $COMP_DURABILITY" ;;
     cand) echo "overlay $CAND_COMPRESS $CAND_DURABILITY" ;;
-    cand-plain) echo "plain $CAND_COMPRESS $CAND_DURABILITY" ;;
+    plain) echo "plain $CAND_COMPRESS $CAND_DURABILITY" ;;
+    plain-default) echo "plain default default" ;;
     *) return 1 ;;
     esac
 }

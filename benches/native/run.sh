@@ -3,13 +3,13 @@
 # host kernel, the board's devices modelled by blkio-throttled loop devices and its memory by a
 # memory cgroup. Figures only: it fails only when a workload itself fails. See README.md.
 #   benches/native/run.sh                       full form: 5 rounds of every configuration
-#   ROUNDS=1 CONFIGS="emmc default cand" benches/native/run.sh       quick form
-# Env: ROUNDS (5), CONFIGS (see one.sh cfg_spec), CAND_COMPRESS / CAND_DURABILITY (the `cand`
-# configuration), RES (results dir, default target/native-bench; emptied), KEEP_INPUTS=1 (keep
+#   ROUNDS=1 CONFIGS="emmc default c-none" benches/native/run.sh     quick form
+# Env: ROUNDS (5), CONFIGS (see one.sh cfg_spec), CAND_COMPRESS / CAND_DURABILITY (`cand` and
+# the `plain` yardstick; none / foc), COMP_DURABILITY (durability of the c-* configurations), RES (results dir, default target/native-bench; emptied), KEEP_INPUTS=1 (keep
 # the inputs in /dev/shm for the next run), NIX_SSD_CLI (default: cargo build --release --locked).
 . "$(dirname "$0")/lib.sh"
 ROUNDS=${ROUNDS:-5}
-CONFIGS=(${CONFIGS:-emmc default c-none c-zstd1 c-lzo d-none d-sbr d-foc plain cand})
+CONFIGS=(${CONFIGS:-emmc default d-none d-sbr d-foc c-none c-zstd1 c-lzo plain})
 [ "$(id -u)" = 0 ] || { echo "native bench: run as root (loop devices, cgroups, mounts)" >&2; exit 2; }
 [ -n "$PREPARED" ] && [ -x "$PREPARED/usr/bin/nix-daemon" ] ||
     { echo "native bench: no prepared boot-bed tree (/var/cache/nix-ssd-bed/prepared-*; tests/boot builds it)" >&2; exit 2; }
@@ -19,7 +19,8 @@ if [ -z "${NIX_SSD_CLI:-}" ]; then
     (cd "$NB_TOP" && cargo build --release --locked -q) || { echo "native bench: cargo build failed" >&2; exit 2; }
     NIX_SSD_CLI=$NB_TOP/target/release/nix-ssd
 fi
-export NIX_SSD_CLI RES CAND_COMPRESS=${CAND_COMPRESS:-none} CAND_DURABILITY=${CAND_DURABILITY:-foc}
+export NIX_SSD_CLI RES CAND_COMPRESS=${CAND_COMPRESS:-none} CAND_DURABILITY=${CAND_DURABILITY:-foc} \
+    COMP_DURABILITY=${COMP_DURABILITY:-foc}
 mkdir -p "$RES"; rm -f "$RES"/{raw.tsv,runs.log,table.txt,inputs.txt,daemon-*.log}
 
 cleanup() {

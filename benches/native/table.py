@@ -22,7 +22,8 @@ for line in open(os.path.join(res, "raw.tsv")):
         r[k] = float(r[k])
     r["chk"] = p[len(F)] if len(p) > len(F) else ""
     r["ncpu"] = r["nuser"] + r["nsys"]
-    r["other"] = r["busy"] - r["ncpu"] - r["kthr"]
+    if r["kthr"] < 0:   # a kernel worker exited during the workload: its CPU is lost
+        r["kthr"] = float("nan")
     rows.append(r)
 
 # device models (MB/s, IOPS): eMMC 250/100 MB/s 3000/1500 IOPS, SSD 400/350 MB/s 20000/15000 IOPS
@@ -30,22 +31,26 @@ EMMC = {"seq read": 250e6, "seq write": 100e6, "read IOPS": 3000, "write IOPS": 
 SSD = {"seq read": 400e6, "seq write": 350e6, "read IOPS": 20000, "write IOPS": 15000}
 RATIO = {k: SSD[k] / EMMC[k] for k in EMMC}
 WL = ["import", "add", "build", "read", "gc"]
-ORDER = ["emmc", "default", "c-none", "c-zstd1", "c-zstd3", "c-lzo", "d-none", "d-sbr", "d-foc",
-         "plain", "cand", "cand-plain"]
-cand = f"compress {os.environ.get('CAND_COMPRESS', 'none')}, durability {os.environ.get('CAND_DURABILITY', 'foc')}"
+ORDER = ["emmc", "default", "d-none", "d-sbr", "d-foc", "c-none", "c-zstd1", "c-zstd3", "c-lzo",
+         "cand", "plain", "plain-default"]
+E = os.environ.get
+cd, cc, cdu = E("COMP_DURABILITY", "foc"), E("CAND_COMPRESS", "none"), E("CAND_DURABILITY", "foc")
+DUR = {"foc": "flushoncommit + fsync-metadata = false", "none": "no durability setting",
+       "sbr": "sync-before-registering", "default": "fsync-store-paths"}
+COMP = {"none": "no compression", "default": "compress=zstd (level 3)"}
 DESC = {
     "emmc": "reference: ext4 eMMC store, Nix defaults, through nix-daemon (builds in /tmp on the eMMC)",
-    "default": "the project as it is: nix-ssd setup + the generator's mounts + activate (overlay, btrfs compress=zstd = zstd:3, fsync-store-paths)",
-    "c-none": "CANDIDATE: default without compression",
-    "c-zstd1": "CANDIDATE: default with compress=zstd:1",
-    "c-zstd3": "CANDIDATE: default with compress=zstd:3 (= btrfs's zstd level: same as default)",
-    "c-lzo": "CANDIDATE: default with compress=lzo",
+    "default": "the project as it is: nix-ssd setup, the generator's mounts (compress=zstd = zstd:3, noatime), activate (overlay, fsync-store-paths)",
     "d-none": "CANDIDATE: default without fsync-store-paths (no durability setting)",
     "d-sbr": "CANDIDATE: default with sync-before-registering instead of fsync-store-paths",
     "d-foc": "CANDIDATE: default with btrfs flushoncommit + fsync-metadata = false, no fsync-store-paths",
-    "plain": "yardstick: plain btrfs subvolume as the whole /nix, no overlay, default's mount options and durability",
-    "cand": f"CANDIDATE combination: overlay, {cand} (foc = flushoncommit + fsync-metadata = false)",
-    "cand-plain": f"yardstick for cand: plain btrfs /nix, {cand}",
+    "c-none": f"CANDIDATE: no compression, {DUR.get(cd, cd)}",
+    "c-zstd1": f"CANDIDATE: compress=zstd:1, {DUR.get(cd, cd)}",
+    "c-zstd3": f"CANDIDATE: compress=zstd:3, {DUR.get(cd, cd)}",
+    "c-lzo": f"CANDIDATE: compress=lzo, {DUR.get(cd, cd)}",
+    "cand": f"CANDIDATE combination: overlay, {COMP.get(cc, 'compress=' + cc)}, {DUR.get(cdu, cdu)}",
+    "plain": f"yardstick: plain btrfs subvolume as the whole /nix, no overlay: {COMP.get(cc, 'compress=' + cc)}, {DUR.get(cdu, cdu)}",
+    "plain-default": "yardstick: plain btrfs /nix, no overlay, the default's mount options and durability",
 }
 CF = [c for c in ORDER if any(r["cfg"] == c for r in rows)] + sorted({r["cfg"] for r in rows} - set(ORDER))
 
@@ -66,7 +71,7 @@ for r in rows:
 
 
 def vals(c, w, k):
-    return [r[k] for r in g.get((c, w), [])]
+    return [r[k] for r in g.get((c, w), []) if r[k] == r[k]]
 
 
 def med(c, w, k):
@@ -133,7 +138,7 @@ for w in WL:
     for c in CF:
         if not g.get((c, w)):
             continue
-        m = lambda k: med(c, w, k)
+        m = lambda k: (lambda v: float("nan") if v is None else v)(med(c, w, k))
         dev = f"eMMC r {m('ermb'):.0f} w {m('ewmb'):.0f} MB ({m('ewio'):.0f}) fl {m('efl'):.0f}"
         if c != "emmc":
             dev += f" | SSD r {m('srmb'):.0f} w {m('swmb'):.0f} MB ({m('swio'):.0f}) fl {m('sfl'):.0f}"
@@ -167,6 +172,30 @@ for c in CF:
     parts = [f"{w} {ax(c, w) / bound[w][1]:.2f}" for w in WL if w in bound and bound[w][2] and ax(c, w)]
     worst = [ax(c, w) for w in WL if ax(c, w)]
     print(f"   {c:<10} worst A/X {min(worst):.2f}; " + ", ".join(parts) if worst else f"   {c}: no data")
+
+SPEC = {"default": ("overlay", "default", "default"), "d-none": ("overlay", "default", "none"),
+        "d-sbr": ("overlay", "default", "sbr"), "d-foc": ("overlay", "default", "foc"),
+        "c-none": ("overlay", "none", cd), "c-zstd1": ("overlay", "zstd:1", cd),
+        "c-zstd3": ("overlay", "zstd:3", cd), "c-lzo": ("overlay", "lzo", cd),
+        "cand": ("overlay", cc, cdu), "plain": ("plain", cc, cdu), "plain-default": ("plain", "default", "default")}
+
+
+def rel(c, base):
+    return ", ".join(f"{w} {med(c, w, 'total') / med(base, w, 'total') - 1:+.0%}" for w in WL
+                     if med(c, w, "total") and med(base, w, "total"))
+
+
+print("\n-- overlay overhead: overlay configuration / plain btrfs /nix with the same options - 1")
+for p, q in (("plain", None), ("plain-default", "default")):
+    if p not in CF:
+        continue
+    q = q or next((c for c in CF if SPEC.get(c) == ("overlay",) + SPEC[p][1:]), None)
+    if q:
+        print(f"   {q} vs {p}: {rel(q, p)}")
+print("-- durability cost: configuration / the same without a durability setting (d-none) - 1")
+for c in ("default", "d-sbr", "d-foc"):
+    if c in CF and "d-none" in CF:
+        print(f"   {c:<8} {rel(c, 'd-none')}")
 
 wa = [ax("default", w) for w in WL if ax("default", w)]
 sh = [ax("default", w) / bound[w][1] for w in WL if w in bound and bound[w][2] and ax("default", w)]
