@@ -23,7 +23,9 @@ export NIX_SSD_CLI RES CAND_COMPRESS=${CAND_COMPRESS:-none} CAND_DURABILITY=${CA
     COMP_DURABILITY=${COMP_DURABILITY:-foc}
 mkdir -p "$RES"; rm -f "$RES"/{raw.tsv,runs.log,table.txt,inputs.txt,daemon-*.log}
 
+CHILD=
 cleanup() {
+    [ -n "$CHILD" ] && { kill "$CHILD" 2>/dev/null; wait "$CHILD" 2>/dev/null; }
     cg_remove
     loop_cleanup
     rm -rf "$NB_SHM/emmc.img" "$NB_SHM/ssd.img" "$NB_SHM/rootup" "$NB_SHM/top"
@@ -40,7 +42,10 @@ run_one() {   # run_one CFG REP
         truncate -s 16G "$NB_SHM/ssd.img" && mkdev "$NB_SHM/ssd.img" || return 1
         devs+=("$DEV_FS" "$DEV_TH")
     fi
-    unshare --mount --propagation private bash "$NB_DIR/one.sh" "$1" "$2" "${devs[@]}" > /dev/null; rc=$?
+    # in the background so that a signal reaches run.sh's traps at once (bash defers them while
+    # a foreground child runs); unshare execs bash, so CHILD is one.sh itself
+    unshare --mount --propagation private bash "$NB_DIR/one.sh" "$1" "$2" "${devs[@]}" > /dev/null &
+    CHILD=$!; wait $CHILD; rc=$?; CHILD=
     cg_kill
     # the daemon's last children were reparented to PID 1; activate refuses to run while a
     # nix-daemon child of PID 1 exists, so wait until the init reaped ours
@@ -54,7 +59,8 @@ t0=$SECONDS
 log "native bench: ${ROUNDS} round(s) of ${CONFIGS[*]}; results in $RES"
 cg_make || { echo "native bench: cannot make cgroups" >&2; exit 2; }
 [ "${VERIFY:-1}" = 1 ] && { echo "device model check:"; verify_models; } | tee "$RES/verify.txt" >&2
-"$NB_DIR/inputs.sh" >&2 || { echo "native bench: preparing inputs failed" >&2; exit 1; }
+"$NB_DIR/inputs.sh" >&2 & CHILD=$!
+wait $CHILD || { echo "native bench: preparing inputs failed" >&2; exit 1; }; CHILD=
 : > "$RES/raw.tsv"; : > "$RES/runs.log"
 n=${#CONFIGS[@]} failed=0
 for rep in $(seq 1 "$ROUNDS"); do   # every round runs every configuration, the order rotated
