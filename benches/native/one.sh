@@ -61,6 +61,7 @@ if [ "$STORE" != emmc ]; then
         *) opts=$(echo "$opts" | sed -E "s/(^|,)compress(-force)?=[^,]*//"),compress=$COMP ;;
         esac
         [ "$DUR" = foc ] && opts+=,flushoncommit
+        case $CFG in cand | plain) [ -n "${CAND_OPTS:-}" ] && opts+=,$CAND_OPTS ;; esac
         opts=${opts#,}
         mkdir -p "$R$where"
         mount -t btrfs -o "$opts" "$S_FS" "$R$where" || die "mount -o $opts $S_FS $where"

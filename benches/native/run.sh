@@ -20,7 +20,7 @@ if [ -z "${NIX_SSD_CLI:-}" ]; then
     NIX_SSD_CLI=$NB_TOP/target/release/nix-ssd
 fi
 export NIX_SSD_CLI RES CAND_COMPRESS=${CAND_COMPRESS:-none} CAND_DURABILITY=${CAND_DURABILITY:-foc} \
-    COMP_DURABILITY=${COMP_DURABILITY:-foc}
+    COMP_DURABILITY=${COMP_DURABILITY:-foc} CAND_OPTS=${CAND_OPTS:-}
 mkdir -p "$RES"; rm -f "$RES"/{raw.tsv,runs.log,table.txt,inputs.txt,daemon-*.log}
 
 CHILD=

@@ -35,6 +35,7 @@ ORDER = ["emmc", "default", "d-none", "d-sbr", "d-foc", "c-none", "c-zstd1", "c-
          "cand", "plain", "plain-default"]
 E = os.environ.get
 cd, cc, cdu = E("COMP_DURABILITY", "foc"), E("CAND_COMPRESS", "none"), E("CAND_DURABILITY", "foc")
+co = f", mount options +{E('CAND_OPTS')}" if E("CAND_OPTS") else ""
 DUR = {"foc": "flushoncommit + fsync-metadata = false", "none": "no durability setting",
        "sbr": "sync-before-registering", "default": "fsync-store-paths"}
 COMP = {"none": "no compression", "default": "compress=zstd (level 3)"}
@@ -48,8 +49,8 @@ DESC = {
     "c-zstd1": f"CANDIDATE: compress=zstd:1, {DUR.get(cd, cd)}",
     "c-zstd3": f"CANDIDATE: compress=zstd:3, {DUR.get(cd, cd)}",
     "c-lzo": f"CANDIDATE: compress=lzo, {DUR.get(cd, cd)}",
-    "cand": f"CANDIDATE combination: overlay, {COMP.get(cc, 'compress=' + cc)}, {DUR.get(cdu, cdu)}",
-    "plain": f"yardstick: plain btrfs subvolume as the whole /nix, no overlay: {COMP.get(cc, 'compress=' + cc)}, {DUR.get(cdu, cdu)}",
+    "cand": f"CANDIDATE combination: overlay, {COMP.get(cc, 'compress=' + cc)}, {DUR.get(cdu, cdu)}{co}",
+    "plain": f"yardstick: plain btrfs subvolume as the whole /nix, no overlay: {COMP.get(cc, 'compress=' + cc)}, {DUR.get(cdu, cdu)}{co}",
     "plain-default": "yardstick: plain btrfs /nix, no overlay, the default's mount options and durability",
 }
 CF = [c for c in ORDER if any(r["cfg"] == c for r in rows)] + sorted({r["cfg"] for r in rows} - set(ORDER))
