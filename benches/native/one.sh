@@ -60,6 +60,8 @@ if [ "$STORE" != emmc ]; then
         none) opts=$(echo "$opts" | sed -E 's/(^|,)compress(-force)?=[^,]*//') ;;
         *) opts=$(echo "$opts" | sed -E "s/(^|,)compress(-force)?=[^,]*//"),compress=$COMP ;;
         esac
+        # durability is what the configuration says, whatever the generator's options hold
+        [ "$DUR" != default ] && opts=$(echo "$opts" | sed -E 's/(^|,)flushoncommit//')
         [ "$DUR" = foc ] && opts+=,flushoncommit
         case $CFG in cand | plain) [ -n "${CAND_OPTS:-}" ] && opts+=,$CAND_OPTS ;; esac
         opts=${opts#,}
@@ -78,7 +80,7 @@ if [ "$STORE" != emmc ]; then
     case $DUR in
     default) ;;
     none | sbr | foc)
-        NIX_CONFIG=$(grep -vE '^(fsync-store-paths|sync-before-registering) *=' <<< "$NIX_CONFIG")
+        NIX_CONFIG=$(grep -vE '^(fsync-store-paths|sync-before-registering|fsync-metadata) *=' <<< "$NIX_CONFIG")
         [ "$DUR" = sbr ] && NIX_CONFIG+=$'\nsync-before-registering = true'
         [ "$DUR" = foc ] && NIX_CONFIG+=$'\nfsync-metadata = false' ;;
     *) die "unknown durability $DUR" ;;
