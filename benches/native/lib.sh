@@ -114,7 +114,7 @@ dstat() {
 
 # ---- the machine: a private copy-on-write view of the boot bed's prepared Debian 13 tree
 # (Nix 2.26.3 from Debian's nix-bin); writes go to $NB_SHM/rootup, the cache is never changed.
-PREPARED=${PREPARED:-$(ls -d /var/cache/nix-ssd-bed/prepared-* 2>/dev/null | grep -v partial | head -1)}
+PREPARED=${PREPARED:-$(ls -d "${BED_CACHE:-/var/cache/nix-ssd-bed}"/prepared-* 2>/dev/null | grep -v partial | head -1)}
 R=$NB_SHM/root
 CPATH=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 # root_mount: call only inside `unshare --mount --propagation private`

@@ -12,7 +12,7 @@ ROUNDS=${ROUNDS:-5}
 CONFIGS=(${CONFIGS:-emmc default d-none d-sbr d-foc c-none c-zstd1 c-lzo plain})
 [ "$(id -u)" = 0 ] || { echo "native bench: run as root (loop devices, cgroups, mounts)" >&2; exit 2; }
 [ -n "$PREPARED" ] && [ -x "$PREPARED/usr/bin/nix-daemon" ] ||
-    { echo "native bench: no prepared boot-bed tree (/var/cache/nix-ssd-bed/prepared-*; tests/boot builds it)" >&2; exit 2; }
+    { echo "native bench: no prepared boot-bed tree (${BED_CACHE:-/var/cache/nix-ssd-bed}/prepared-*; tests/boot builds it)" >&2; exit 2; }
 [ -d /sys/fs/cgroup/memory ] && [ -d /sys/fs/cgroup/cpuacct ] && [ -f $BLK/blkio.throttle.write_bps_device ] ||
     { echo "native bench: needs cgroup v1 memory, cpuacct and blkio hierarchies" >&2; exit 2; }
 if [ -z "${NIX_SSD_CLI:-}" ]; then
