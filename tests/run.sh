@@ -55,6 +55,7 @@ step boot env "${bins[@]}" tests/boot/run.sh
 step store-safety env "${bins[@]}" tests/boot/store-safety.sh
 step symlink-safety env "${bins[@]}" tests/boot/symlink-safety.sh
 step faults env "${bins[@]}" tests/boot/faults.sh
+step sync-roots env NIX_SSD_CLI="$top/target/release/nix-ssd" tests/kernel/sync-roots.sh   # 100 000 upper paths, real Nix (the bed's tree)
 step lvm env "${bins[@]}" tests/lvm/run.sh
 step bench benches/generator.sh
 # The native I/O bench, quick form (3 configurations, 1 round, ~3 min; figures only): the full
