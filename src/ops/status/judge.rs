@@ -57,12 +57,12 @@ fn ladder(f: &Facts) -> (Health, Vec<String>) {
         return (Health::Healthy, vec![]);
     }
     let Some(p) = &f.plan else {
-        return broken(format!("the generator wrote nothing: {}", f.summary));
+        return broken(format!("the generator wrote nothing: {}", f.seen.summary));
     };
-    let (present, primary) = (f.device.present, f.primary_mounted());
+    let (present, primary) = (f.seen.device.present, f.primary_mounted());
     let removed = "the SSD was removed while running; Nix calls on the SSD fail with I/O errors until a reboot \
                    (which uses the eMMC store until the SSD is back)";
-    if !present && (f.store.overlay || f.daemon.uses_overlay()) {
+    if !present && (f.seen.store.overlay || f.seen.daemon.uses_overlay()) {
         // systemd stops the SSD's mounts when its device goes; the overlay stays
         return broken(format!("{} is gone while the overlay store on /nix/store still uses it: {removed}", p.device));
     }
@@ -75,8 +75,8 @@ fn ladder(f: &Facts) -> (Health, Vec<String>) {
     if let Some(e) = &f.enrolment_error {
         return broken(format!("nothing of the SSD is used: {e}"));
     }
-    if f.device.enrolled == Some(false) {
-        let d = &f.device;
+    if f.seen.device.enrolled == Some(false) {
+        let d = &f.seen.device;
         return broken(format!(
             "{} ({}, UUID {}) is not enrolled on this machine: nothing of it is stacked, bound or built on; \
              if it is this machine's SSD, run `nix-ssd enroll {}` and reboot",
@@ -95,7 +95,7 @@ fn ladder(f: &Facts) -> (Health, Vec<String>) {
         ));
     }
     let overlay_from_primary =
-        f.store.overlay && f.store.upperdir.as_deref().is_some_and(|u| u.starts_with(&p.primary().target));
+        f.seen.store.overlay && f.seen.store.upperdir.as_deref().is_some_and(|u| u.starts_with(&p.primary().target));
     if p.mode == Mode::Overlay && !overlay_from_primary {
         return broken(
             "the SSD is mounted but the overlay is not on /nix/store: it appeared after nix-daemon started, or \
@@ -103,7 +103,7 @@ fn ladder(f: &Facts) -> (Health, Vec<String>) {
                 .into(),
         );
     }
-    if p.mode == Mode::Overlay && f.daemon.running && !f.daemon.uses_overlay() {
+    if p.mode == Mode::Overlay && f.seen.daemon.running && !f.seen.daemon.uses_overlay() {
         return broken(
             "the overlay is mounted but nix-daemon does not use the local-overlay store (restart nix-daemon after nix-ssd.service)"
                 .into(),
@@ -117,7 +117,7 @@ mod tests {
     use super::*;
     use crate::generator::plan::{Inputs, plan};
     use crate::ops::status::probe::SsdSpace;
-    use crate::ops::status::{DaemonStatus, DeviceStatus, MountStatus, Source, StoreStatus};
+    use crate::ops::status::{DaemonStatus, DeviceStatus, MountStatus, Seen, Source, StoreStatus};
     use crate::reserve::Space;
 
     const G: u64 = 1 << 30;
@@ -147,35 +147,37 @@ mod tests {
         let upper = format!("{}/upper", p.primary().target);
         Facts {
             enabled: true,
-            mode: "overlay".into(),
-            decided_by: "default".into(),
-            summary: outcome.summary(),
-            config_warnings: vec![],
-            device: DeviceStatus {
-                spec: "LABEL=NIX_SSD".into(),
-                node: "/dev/disk/by-label/NIX_SSD".into(),
-                present: true,
-                fs_type: Some("btrfs".into()),
-                label: Some("NIX_SSD".into()),
-                uuid: Some("4f1c0021-abcd-ef01-2345-6789aabbccdd".into()),
-                enrolled: Some(true),
+            seen: Seen {
+                mode: "overlay".into(),
+                decided_by: "default".into(),
+                summary: outcome.summary(),
+                config_warnings: vec![],
+                device: DeviceStatus {
+                    spec: "LABEL=NIX_SSD".into(),
+                    node: "/dev/disk/by-label/NIX_SSD".into(),
+                    present: true,
+                    fs_type: Some("btrfs".into()),
+                    label: Some("NIX_SSD".into()),
+                    uuid: Some("4f1c0021-abcd-ef01-2345-6789aabbccdd".into()),
+                    enrolled: Some(true),
+                },
+                mounts,
+                store: StoreStatus {
+                    fstype: Some("overlay".into()),
+                    overlay: true,
+                    lowerdir: Some("/nix/.lower-store".into()),
+                    upperdir: Some(upper),
+                    workdir: None,
+                },
+                daemon: DaemonStatus {
+                    running: true,
+                    pid: Some(42),
+                    store: Some("local-overlay://?x".into()),
+                    build_dir: None,
+                    source: Source::Process,
+                },
+                caches: vec![],
             },
-            mounts,
-            store: StoreStatus {
-                fstype: Some("overlay".into()),
-                overlay: true,
-                lowerdir: Some("/nix/.lower-store".into()),
-                upperdir: Some(upper),
-                workdir: None,
-            },
-            daemon: DaemonStatus {
-                running: true,
-                pid: Some(42),
-                store: Some("local-overlay://?x".into()),
-                build_dir: None,
-                source: Source::Process,
-            },
-            caches: vec![],
             drift: vec![],
             ssd_space: Some(SsdSpace {
                 space: Space { total: 100 * G, avail: 50 * G },
@@ -190,7 +192,7 @@ mod tests {
     }
 
     fn unmounted(mut f: Facts) -> Facts {
-        f.mounts.iter_mut().for_each(|m| m.mounted = false);
+        f.seen.mounts.iter_mut().for_each(|m| m.mounted = false);
         f
     }
 
@@ -218,25 +220,25 @@ mod tests {
     #[test]
     fn removed_under_the_overlay_is_broken() {
         let mut f = healthy();
-        f.device.present = false;
+        f.seen.device.present = false;
         check(&f, Health::Broken, "still uses it: the SSD was removed while running");
     }
 
     #[test]
     fn absent_is_degraded() {
         let mut f = unmounted(healthy());
-        f.device.present = false;
-        f.store = StoreStatus { fstype: Some("ext4".into()), ..Default::default() };
-        f.daemon.store = None;
+        f.seen.device.present = false;
+        f.seen.store = StoreStatus { fstype: Some("ext4".into()), ..Default::default() };
+        f.seen.daemon.store = None;
         check(&f, Health::Degraded, "is absent: Nix works on the eMMC store");
     }
 
     #[test]
     fn gone_but_mounted_is_broken() {
         let mut f = healthy();
-        f.device.present = false;
-        f.store = StoreStatus::default();
-        f.daemon.store = None;
+        f.seen.device.present = false;
+        f.seen.store = StoreStatus::default();
+        f.seen.daemon.store = None;
         check(&f, Health::Broken, "is still mounted: the SSD was removed while running");
     }
 
@@ -244,8 +246,8 @@ mod tests {
     fn foreign_device_is_broken() {
         // activate unmounts what it refuses: the device is there, nothing mounted, no overlay
         let mut f = unmounted(healthy());
-        f.device.enrolled = Some(false);
-        f.store = StoreStatus::default();
+        f.seen.device.enrolled = Some(false);
+        f.seen.store = StoreStatus::default();
         check(&f, Health::Broken, "UUID 4f1c0021-abcd-ef01-2345-6789aabbccdd) is not enrolled on this machine");
         check(&f, Health::Broken, "run `nix-ssd enroll /dev/disk/by-label/NIX_SSD`");
     }
@@ -264,14 +266,14 @@ mod tests {
     #[test]
     fn mounted_without_overlay_is_broken() {
         let mut f = healthy();
-        f.store = StoreStatus { fstype: Some("overlay".into()), ..Default::default() };
+        f.seen.store = StoreStatus { fstype: Some("overlay".into()), ..Default::default() };
         check(&f, Health::Broken, "the overlay is not on /nix/store");
     }
 
     #[test]
     fn daemon_not_on_the_overlay_is_broken() {
         let mut f = healthy();
-        f.daemon.store = None;
+        f.seen.daemon.store = None;
         check(&f, Health::Broken, "does not use the local-overlay store");
     }
 
@@ -311,7 +313,7 @@ mod tests {
         f.boot_default = BootDefault::Missing { target: "/nix/store/x-system".into(), missing: 3 };
         check(&f, Health::Degraded, "has 3 path(s) only on the SSD");
         // never lifts a broken machine
-        f.daemon.store = None;
+        f.seen.daemon.store = None;
         assert_eq!(judge(&f).0, Health::Broken);
     }
 }

@@ -44,6 +44,15 @@ impl Health {
 pub struct Status {
     pub schema: u32,
     pub health: Health,
+    /// What was found, as the report shows it.
+    #[serde(flatten)]
+    pub seen: Seen,
+    pub warnings: Vec<String>,
+}
+
+/// What `status` found that the report shows (the probe's facts without the working state).
+#[derive(Debug, Clone, Serialize)]
+pub struct Seen {
     /// "overlay", "build" or "off".
     pub mode: String,
     /// The input that decided the mode.
@@ -55,7 +64,6 @@ pub struct Status {
     pub store: StoreStatus,
     pub daemon: DaemonStatus,
     pub caches: Vec<CacheStatus>,
-    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -129,20 +137,7 @@ pub struct CacheStatus {
 pub fn status() -> Status {
     let f = probe();
     let (health, warnings) = judge(&f);
-    Status {
-        schema: SCHEMA,
-        health,
-        mode: f.mode.clone(),
-        decided_by: f.decided_by.clone(),
-        summary: f.summary.clone(),
-        config_warnings: f.config_warnings.clone(),
-        device: f.device.clone(),
-        mounts: f.mounts.clone(),
-        store: f.store.clone(),
-        daemon: f.daemon.clone(),
-        caches: f.caches.clone(),
-        warnings,
-    }
+    Status { schema: SCHEMA, health, seen: f.seen, warnings }
 }
 
 impl Status {
@@ -156,11 +151,11 @@ impl Status {
         let mut o = format!(
             "health:   {}\nmode:     {} (decided by {})\ndecision: {}\n",
             self.health.name(),
-            self.mode,
-            self.decided_by,
-            self.summary
+            self.seen.mode,
+            self.seen.decided_by,
+            self.seen.summary
         );
-        let d = &self.device;
+        let d = &self.seen.device;
         let what = if d.present {
             format!(
                 "present, {} labelled {}{}",
@@ -177,7 +172,7 @@ impl Status {
             "absent".into()
         };
         o += &format!("device:   {} -> {}: {what}\n", d.spec, d.node);
-        for m in &self.mounts {
+        for m in &self.seen.mounts {
             o += &format!(
                 "mount:    {} ({}) at {}: {}\n",
                 m.subvolume,
@@ -187,7 +182,7 @@ impl Status {
             );
         }
         o += &self.store_line();
-        let dm = &self.daemon;
+        let dm = &self.seen.daemon;
         o += &format!(
             "daemon:   running {}{}; store {}; build-dir {} (from the {})\n",
             yn(dm.running),
@@ -196,7 +191,7 @@ impl Status {
             dm.build_dir.as_deref().unwrap_or("default"),
             if dm.source == Source::Process { "daemon's environment" } else { "env file; the daemon has not started" }
         );
-        for c in &self.caches {
+        for c in &self.seen.caches {
             o += &format!(
                 "cache:    {} at {}: mounted {}\n",
                 c.user,
@@ -204,14 +199,14 @@ impl Status {
                 yn(c.mounted)
             );
         }
-        for w in self.config_warnings.iter().chain(&self.warnings) {
+        for w in self.seen.config_warnings.iter().chain(&self.warnings) {
             o += &format!("warning:  {w}\n");
         }
         o
     }
 
     fn store_line(&self) -> String {
-        let s = &self.store;
+        let s = &self.seen.store;
         let detail = if s.overlay {
             format!(
                 " (lower {}, upper {}, work {})",

@@ -1,7 +1,7 @@
 //! Everything `status` looks at, gathered once: the generator's decision for this machine, the
 //! mount table, the device, the daemon's settings, the SSD's space and layout, and whether the
 //! boot default is on the lower store. No judgement here.
-use super::{CacheStatus, DaemonStatus, DeviceStatus, MountStatus, Source, StoreStatus};
+use super::{CacheStatus, DaemonStatus, DeviceStatus, MountStatus, Seen, Source, StoreStatus};
 use crate::generator::plan::{self, Plan, Role};
 use crate::generator::sources::{self, Root};
 use crate::nix;
@@ -19,17 +19,10 @@ use std::process::Command;
 #[derive(Debug, Clone)]
 pub struct Facts {
     pub enabled: bool,
-    pub mode: String,
-    pub decided_by: String,
-    pub summary: String,
-    pub config_warnings: Vec<String>,
+    /// What the report shows.
+    pub seen: Seen,
     /// The generator's plan for this machine (None: it would write nothing).
     pub plan: Option<Plan>,
-    pub device: DeviceStatus,
-    pub mounts: Vec<MountStatus>,
-    pub store: StoreStatus,
-    pub daemon: DaemonStatus,
-    pub caches: Vec<CacheStatus>,
     /// Owners and modes on the mounted SSD that differ from what `nix-ssd setup` makes.
     pub drift: Vec<String>,
     /// The overlay subvolume's room and space reserve, when it is mounted in overlay mode.
@@ -71,7 +64,7 @@ impl Facts {
     }
 
     pub fn is_mounted(&self, target: &str) -> bool {
-        self.mounts.iter().any(|m| m.target == target && m.mounted)
+        self.seen.mounts.iter().any(|m| m.target == target && m.mounted)
     }
 }
 
@@ -92,16 +85,18 @@ pub fn probe() -> Facts {
     let mounts = plan.as_ref().map(|p| mount_status(p, &all)).unwrap_or_default();
     let mut f = Facts {
         enabled: c.enabled,
-        mode: if !c.enabled { "off".to_string() } else { c.mode.to_string() },
-        decided_by: c.mode_origin.to_string(),
-        summary: outcome.summary(),
-        config_warnings: outcome.warnings.clone(),
-        // the plan's node: of several devices with the label, the one meant, by its UUID
-        device: device_status(&c.device, plan.as_ref().map(|p| p.what.clone())),
-        mounts,
-        store: store_status(&all),
-        daemon: daemon_status(),
-        caches: c.cache_users.iter().map(|u| cache_status(u, &all)).collect(),
+        seen: Seen {
+            mode: if !c.enabled { "off".to_string() } else { c.mode.to_string() },
+            decided_by: c.mode_origin.to_string(),
+            summary: outcome.summary(),
+            config_warnings: outcome.warnings.clone(),
+            // the plan's node: of several devices with the label, the one meant, by its UUID
+            device: device_status(&c.device, plan.as_ref().map(|p| p.what.clone())),
+            mounts,
+            store: store_status(&all),
+            daemon: daemon_status(),
+            caches: c.cache_users.iter().map(|u| cache_status(u, &all)).collect(),
+        },
         drift: Vec::new(),
         ssd_space: None,
         boot_default: on_lower(BOOT_PROFILE),
@@ -110,7 +105,7 @@ pub fn probe() -> Facts {
         plan,
     };
     match crate::enrol::enrolled() {
-        Ok(e) => f.device.enrolled = f.device.uuid.as_ref().map(|u| e.contains(&u.to_ascii_lowercase())),
+        Ok(e) => f.seen.device.enrolled = f.seen.device.uuid.as_ref().map(|u| e.contains(&u.to_ascii_lowercase())),
         Err(e) => f.enrolment_error = Some(e.to_string()),
     }
     if let Some(p) = &f.plan {
