@@ -134,14 +134,10 @@ pub fn cmdline() -> Result<String, String> {
 
 /// The UUIDs in an enrolment file's text: one a line, `#` starts a comment, lowercase.
 pub fn parse_enrolled(text: &str) -> Vec<String> {
-    let mut v: Vec<String> = text
-        .lines()
+    text.lines()
         .map(|l| l.split('#').next().unwrap_or("").trim().to_ascii_lowercase())
         .filter(|l| l.len() == 36 && l.chars().all(|c| c.is_ascii_hexdigit() || c == '-'))
-        .collect();
-    v.sort();
-    v.dedup();
-    v
+        .collect()
 }
 
 /// The enrolled UUIDs that can be read now (/var may not be mounted yet: then none).
