@@ -49,13 +49,17 @@ fn required(path: &str) -> &'static [&'static str] {
     }
 }
 
+const SYSTEMD_WHITESPACE: [char; 4] = [' ', '\t', '\n', '\r'];
+
 /// systemd's `unit_name_is_valid()` length limit and `%`-specifier rule: every `%` doubled.
 fn check_value(path: &str, key: &str, v: &str) -> Result<(), String> {
     let err = |why: &str| Err(format!("{path}: {key}={v:?}: {why}"));
     if v.is_empty() {
         return err("empty value");
     }
-    if v.trim() != v {
+    // systemd's WHITESPACE is " \t\n\r" (src/basic/string-util.h) and strstrip() of a
+    // value removes only those; other Unicode spaces (U+00A0, a label may hold one) are kept.
+    if v.trim_matches(SYSTEMD_WHITESPACE) != v {
         return err("leading or trailing whitespace (systemd strips it: the value would not round-trip)");
     }
     if v.ends_with('\\') {
