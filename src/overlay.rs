@@ -4,12 +4,14 @@
 //! system that is itself an overlay, as in containers, is not).
 use crate::generator::escape::url_encode;
 use crate::nix;
-use crate::paths::{LOWER_DB_DIR, LOWER_STATE, LOWER_STORE, QUARANTINE, REMOUNT_HOOK_NAME, STATE, STORE, UPPER, WORK};
-use crate::sys::fs::open_dir_at;
-use crate::sys::mount::{self, MS_NODEV, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REMOUNT, MountInfo};
+use crate::paths::{
+    LOWER_DB_DIR, LOWER_STATE, LOWER_STORE, QUARANTINE, REMOUNT_HOOK_NAME, SHARED_ROOTS, STATE, STORE, UPPER, WORK,
+};
+use crate::sys::fs::{child_dir, open_dir_at};
+use crate::sys::mount::{self, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REMOUNT, MountInfo};
 use crate::sys::{CmdError, Context, IoError};
 use std::fs;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -255,6 +257,35 @@ pub fn stack(dir: &Path) -> Result<String, IoError> {
     // in its own mount namespace (LocalStore::makeStoreWritable).
     mount::remount_bind(store, MS_RDONLY | MS_NOSUID | MS_NODEV).ctx(format!("remount {STORE} read-only"))?;
     Ok(opts)
+}
+
+/// Lets the overlay store see the lower store's GC roots. Nix's `local-overlay://` store takes
+/// its roots from its own `state=` on the SSD (`gcroots/`, searched recursively, and
+/// `profiles/`), so a path only the internal disk roots (NixOS's current-system after a
+/// `nixos-rebuild test`, a system generation, a root made while the SSD was absent) would be
+/// garbage to the daemon's GC. Binds [`crate::paths::LOWER_GCROOTS`] and
+/// [`crate::paths::LOWER_PROFILES`] read-only into
+/// `state/gcroots` (see [`SHARED_ROOTS`]): one set of roots, kept on the internal disk, that the
+/// daemon can read but not change. Returns the binds made (none when already there).
+pub fn share_lower_roots(dir: &Path) -> Result<Vec<PathBuf>, IoError> {
+    let state = dir.join(STATE);
+    let fd = open_dir_at(None, &state, false).ctx(format!("open {} (no symlinks)", state.display()))?;
+    let gcroots = child_dir(&fd, "gcroots", 0o755, 0, 0).ctx(format!("mkdir {}/gcroots", state.display()))?;
+    let mut made = Vec::new();
+    for (name, src) in SHARED_ROOTS {
+        let target = state.join("gcroots").join(name);
+        if mount::is_mountpoint(&target) {
+            continue;
+        }
+        fs::DirBuilder::new().mode(0o755).recursive(true).create(src).ctx(format!("mkdir {src}"))?;
+        let at = child_dir(&gcroots, name, 0o755, 0, 0).ctx(format!("mkdir {}", target.display()))?;
+        let via = PathBuf::from(format!("/proc/self/fd/{}", at.as_raw_fd()));
+        mount::bind(Path::new(src), &via).ctx(format!("bind {src} on {}", target.display()))?;
+        mount::remount_bind(&target, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+            .ctx(format!("remount {} read-only", target.display()))?;
+        made.push(target);
+    }
+    Ok(made)
 }
 
 /// Overlay options that close redirect and metacopy tricks of a tampered upper layer.

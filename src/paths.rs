@@ -57,6 +57,15 @@ pub const SIGNING_PUB: &str = "/var/lib/nix-ssd/signing-key.pub";
 pub const ENROLLED_MODE: u32 = 0o600;
 pub const STATE_DIR_MODE: u32 = 0o700;
 
+/// The lower store's GC roots and profiles (NixOS's current-system, booted-system, the system
+/// generations, `nix build` result links registered while the SSD was absent).
+pub const LOWER_GCROOTS: &str = "/nix/var/nix/gcroots";
+pub const LOWER_PROFILES: &str = "/nix/var/nix/profiles";
+/// Where the overlay store sees them: read-only binds inside its `state/gcroots`, which Nix
+/// searches recursively (`LocalStore::findRoots`; a symlink to a directory is not followed).
+pub const SHARED_ROOTS: [(&str, &str); 2] =
+    [("nix-ssd-lower-gcroots", LOWER_GCROOTS), ("nix-ssd-lower-profiles", LOWER_PROFILES)];
+
 /// GC roots in the lower store for closures `nix-ssd pin` copied there.
 pub const PIN_ROOTS: &str = "/nix/var/nix/gcroots/nix-ssd-pins";
 /// GC roots in the lower store for lower paths that upper-layer paths reference (`sync-roots`).

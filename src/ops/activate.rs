@@ -163,6 +163,15 @@ fn stack_overlay(dir: &Path, r: &mut Report) -> Result<String, OverlayError> {
         r.lines.push("no nix-ssd-remount-hook next to nix-ssd: Nix cannot refresh the overlay after deleting upper-layer duplicates".into());
     }
     let url = overlay::store_url(&upper, &state, hook.as_deref());
+    // Before the daemon can collect garbage: it must see every root the internal disk holds.
+    let shared = overlay::share_lower_roots(dir)?;
+    if !shared.is_empty() {
+        r.lines.push(format!(
+            "the overlay store sees the eMMC's GC roots: {} bound read-only into {}",
+            paths::SHARED_ROOTS.map(|(_, src)| src).join(" and "),
+            state.join("gcroots").display()
+        ));
+    }
     if overlay::stacked().is_some_and(|s| s.upper == upper) {
         r.lines.push("the overlay is already on /nix/store".into());
         return Ok(url);

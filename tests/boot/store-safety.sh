@@ -4,7 +4,8 @@
 # with the same SSD image attached or not:
 #   e0  no SSD:   add an eMMC path E
 #   s1  SSD:      add/build on the SSD (B references E), verify; root GC direct (must fail,
-#                 delete nothing) and through the daemon (rooted SSD paths kept); pin P
+#                 delete nothing) and through the daemon (rooted SSD paths kept, also I and Q,
+#                 rooted only on the eMMC: a gcroots link and a profile generation); pin P
 #   s2  no SSD:   SSD paths invalid, pinned P valid and runs, verify clean; an eMMC GC keeps E
 #                 (rooted by sync-roots at s1's shutdown); add/build work
 #   s3  SSD:      SSD paths valid again, verify clean
@@ -53,16 +54,18 @@ step s1 yes
 S=ss-s1
 ok $S "overlay on /nix/store" has $S store-top '^ssd-overlay$'
 for x in A B C P; do ok $S "path $x valid, in the SSD upper, not in eMMC" has $S "path $x" 'valid=yes upper=yes lower=no'; done
+for x in I Q; do ok $S "path $x valid, in the SSD upper" has $S "path $x" 'valid=yes upper=yes lower=no'; done
+ok $S "the daemon's GC roots include those only the eMMC holds (gcroots link I, profile Q)" has $S "daemon's roots include I and Q" '^I=yes Q=yes$'
 ok $S "B (built on the SSD) references the eMMC path E" has $S "B references E" '^yes$'
 ok $S "verify --check-contents clean" has $S verify-1 '^rc=0 0 problems'
 ok $S "client.env: NIX_REMOTE=daemon while the overlay is up" has $S client-env 'NIX_REMOTE=daemon'
 ok $S "root's direct GC (eMMC database) is refused" hasnt $S gc-direct '^rc=0 '
 for x in A B C P; do ok $S "root's direct GC deleted nothing: $x" has $S "after-gc-direct $x" 'exists=yes valid=yes'; done
 ok $S "root's GC with no environment (nix.conf !include nix-client.conf) ran" has $S gc-plain '^rc=0 '
-for x in A B P; do ok $S "that GC kept rooted SSD path $x" has $S "after-gc-plain $x" 'exists=yes valid=yes'; done
+for x in A B P I Q; do ok $S "that GC kept rooted SSD path $x" has $S "after-gc-plain $x" 'exists=yes valid=yes'; done
 ok $S "that GC freed the unrooted SSD path C (it went through the daemon)" has $S "after-gc-plain C" 'exists=no valid=no'
 ok $S "root's GC with client.env (NIX_REMOTE=daemon) ran" has $S gc-daemon '^rc=0 '
-for x in A B P; do ok $S "GC through the daemon kept rooted SSD path $x" has $S "after-gc-daemon $x" 'exists=yes valid=yes'; done
+for x in A B P I Q; do ok $S "GC through the daemon kept rooted SSD path $x" has $S "after-gc-daemon $x" 'exists=yes valid=yes'; done
 ok $S "GC through the daemon kept the eMMC path E" has $S "after-gc-daemon E" 'exists=yes valid=yes'
 ok $S "status flags a boot default only on the SSD (exit 1)" has $S status-before-pin '^rc=1 1 boot-default'
 ok $S "nix-ssd pin succeeded" has $S pin '^rc=0 '
@@ -94,7 +97,7 @@ ok $S "no failed units" has $S failed-units '^ *$'
 step s3 yes
 S=ss-s3
 ok $S "overlay on /nix/store again" has $S store-top '^ssd-overlay$'
-for x in A B P E; do ok $S "path $x valid and present again" has $S "path $x" 'valid=yes exists=yes'; done
+for x in A B P E I Q; do ok $S "path $x valid and present again" has $S "path $x" 'valid=yes exists=yes'; done
 ok $S "B's reference E is there" has $S "B content names E" '^yes$'
 ok $S "verify --check-contents clean" has $S verify-1 '^rc=0 0 problems'
 ok $S "status: healthy (exit 0)" has $S status '^rc=0 health: +healthy'

@@ -45,6 +45,10 @@ setup_fake_nix() {
     echo lower2 >/nix/store/aaaa-hello/rename-me
     echo lower3 >/nix/store/bbbb-dir/sub/f
     if [[ "${1:-}" != nodb ]]; then : >/nix/var/nix/db/db.sqlite; fi
+    # the internal disk's roots, as NixOS has them (current-system is an indirect root)
+    mkdir -p /nix/var/nix/gcroots /nix/var/nix/profiles || return 1
+    ln -s /run/current-system /nix/var/nix/gcroots/current-system
+    ln -s /nix/store/aaaa-hello /nix/var/nix/profiles/system-1-link
     # activate writes its env file (usually under /run); keep that private too
     mount -t tmpfs -o mode=0755 kt-run /run || return 1
 }
@@ -95,6 +99,17 @@ scenario_positive() {
     check_opt "$T: overlay nodev" "${o//$'\x1f'/,}" nodev
     check_opt "$T: overlay redirect_dir=nofollow" "${o//$'\x1f'/,}" redirect_dir=nofollow
     check_eq "$T: /nix/store read-only for root outside the daemon" "$(py op write /nix/store/kt-ro-probe | cut -d: -f1)" "errno EROFS"
+    # the overlay store's roots (its state= on the SSD) include the internal disk's, read-only
+    local g=$KT_MP/overlay/state/gcroots
+    check_eq "$T: eMMC gcroots bound into the overlay store's gcroots" \
+        "$(readlink "$g/nix-ssd-lower-gcroots/current-system")" /run/current-system
+    check_eq "$T: eMMC profiles bound into the overlay store's gcroots" \
+        "$(readlink "$g/nix-ssd-lower-profiles/system-1-link")" /nix/store/aaaa-hello
+    o=$(py mi-top "$g/nix-ssd-lower-gcroots" | cut -d$'\x1f' -f2)
+    check_opt "$T: the gcroots bind is read-only" "$o" ro
+    check_opt "$T: the gcroots bind is nosuid" "$o" nosuid
+    check_eq "$T: the overlay store cannot change the eMMC's roots" \
+        "$(py op write "$g/nix-ssd-lower-gcroots/kt-probe" | cut -d: -f1)" "errno EROFS"
     # what nix-daemon does in its own namespace (Nix's makeStoreWritable); this scenario's
     # namespace is that of the daemon from here on
     mount -o remount,bind,rw /nix/store || fail "$T: remount /nix/store writable as the daemon does"
