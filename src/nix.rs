@@ -90,9 +90,12 @@ pub fn daemon_pid() -> Option<u32> {
     None
 }
 
-/// Is `n` a store path's name (`<32 hash chars>-<name>`)?
+/// Is `n` a store path's name (`<32 hash chars>-<name>`, the name of Nix's characters: no `/`)?
 pub fn is_store_name(n: &str) -> bool {
-    n.len() > 33 && n.as_bytes()[32] == b'-' && n[..32].bytes().all(|b| b.is_ascii_alphanumeric())
+    n.len() > 33
+        && n.as_bytes()[32] == b'-'
+        && n[..32].bytes().all(|b| b.is_ascii_alphanumeric())
+        && n[33..].bytes().all(|b| b.is_ascii_alphanumeric() || b"+-._?=".contains(&b))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -225,6 +228,8 @@ mod tests {
         assert!(is_store_name("0123456789abcdfghijklmnpqrsvwxyz-hello-1.0"));
         assert!(!is_store_name(".links"));
         assert!(!is_store_name("0123456789abcdfghijklmnpqrsvwxyz"));
+        assert!(!is_store_name("0123456789abcdfghijklmnpqrsvwxyz-x/../../etc"));
+        assert!(!is_store_name("0123456789abcdfghijklmnpqrsvwxyz-a b"));
     }
 
     #[test]
