@@ -55,6 +55,30 @@ pub fn output(cmd: &mut Command) -> Result<String, CmdError> {
     }
 }
 
+/// [`output`] with `input` on the command's stdin.
+pub fn output_with_input(cmd: &mut Command, input: &[u8]) -> Result<String, CmdError> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let spawn_err = |cmd: &Command, source| CmdError::Spawn { cmd: shown(cmd), source };
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| spawn_err(cmd, e))?;
+    // Written from a thread: a command that prints while it reads would fill its stdout pipe.
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().map_err(|e| spawn_err(cmd, e))?;
+    let written = writer.join().unwrap_or_else(|_| Err(std::io::Error::other("writer thread panicked")));
+    if !out.status.success() {
+        return Err(failed(cmd, out.status, &out.stderr));
+    }
+    written.map_err(|e| spawn_err(cmd, e))?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// Runs `cmd` with this process's stdin/stdout/stderr (its messages reach the operator as they
 /// come); Ok if it exits 0.
 pub fn status(cmd: &mut Command) -> Result<(), CmdError> {
@@ -96,5 +120,15 @@ mod tests {
         assert!(msg.starts_with("`sh -c 'echo nope >&2; exit 3'` failed (exit status: 3): nope"), "{msg}");
         assert!(matches!(output(&mut Command::new("/nonexistent/x")), Err(CmdError::Spawn { .. })));
         assert_eq!(output(Command::new("sh").args(["-c", "echo hi"])).unwrap(), "hi\n");
+    }
+
+    #[test]
+    fn input_reaches_stdin_even_when_it_is_larger_than_a_pipe() {
+        let big = "x".repeat(1 << 20);
+        assert_eq!(output_with_input(Command::new("wc").arg("-c"), big.as_bytes()).unwrap().trim(), "1048576");
+        let e = output_with_input(Command::new("sh").args(["-c", "cat >/dev/null; echo bad >&2; exit 4"]), b"in")
+            .unwrap_err()
+            .to_string();
+        assert!(e.ends_with("failed (exit status: 4): bad"), "{e}");
     }
 }
