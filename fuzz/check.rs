@@ -25,11 +25,29 @@ fn allowed(path: &str) -> Option<&'static [(&'static str, &'static [&'static str
         ("Service", &["EnvironmentFile"]),
     ];
     const SOCKET: &[(&str, &[&str])] = &[("Unit", &["Wants"])];
+    const PINS: &[(&str, &[&str])] = &[
+        (
+            "Unit",
+            &[
+                "Description",
+                "Documentation",
+                "SourcePath",
+                "DefaultDependencies",
+                "RequiresMountsFor",
+                "After",
+                "Before",
+                "Conflicts",
+                "ConditionPathExists",
+            ],
+        ),
+        ("Service", &["Type", "ExecStart"]),
+    ];
     const CLIENT: &[(&str, &[&str])] = &[("Unit", &["After"]), ("Service", &["EnvironmentFile"])];
     Some(match path {
         p if p.ends_with(".mount") && !p.contains('/') => MOUNT,
         p if p.ends_with(".device.d/50-device-timeout.conf") => TIMEOUT,
         "nix-ssd.service" => SERVICE,
+        "nix-ssd-pins.service" => PINS,
         "nix-daemon.service.d/50-nix-ssd.conf" => DAEMON,
         "nix-daemon.socket.d/50-nix-ssd.conf" => SOCKET,
         "nix-gc.service.d/50-nix-ssd.conf" | "nix-optimise.service.d/50-nix-ssd.conf" => CLIENT,
@@ -43,6 +61,7 @@ fn required(path: &str) -> &'static [&'static str] {
         p if p.ends_with(".mount") => &["What", "Where", "Type", "Options", "ConditionPathExists"],
         p if p.ends_with("50-device-timeout.conf") => &["JobRunningTimeoutSec"],
         "nix-ssd.service" => &["ExecStart", "ConditionPathIsMountPoint", "Wants", "After", "Type"],
+        "nix-ssd-pins.service" => &["ExecStart", "Before", "DefaultDependencies", "ConditionPathExists"],
         "nix-daemon.service.d/50-nix-ssd.conf" => &["Wants", "After", "EnvironmentFile", "DefaultDependencies"],
         "nix-daemon.socket.d/50-nix-ssd.conf" => &["Wants"],
         _ => &["After", "EnvironmentFile"],
@@ -157,8 +176,8 @@ pub fn check_unit_text(path: &str, text: &str) -> Result<Vec<(String, String, St
 
 /// A whole output tree: `(relative path, Some(text) for a file / None for the wants symlink)`.
 /// Either empty, or exactly: 2 or 3 mount units (build mode: 1 or 2), the device timeout
-/// drop-in, nix-ssd.service, its wants symlink, the daemon service and socket drop-ins, and in
-/// overlay mode the nix-gc/nix-optimise drop-ins.
+/// drop-in, nix-ssd.service, nix-ssd-pins.service, the daemon service and socket drop-ins, and
+/// in overlay mode the nix-gc/nix-optimise drop-ins.
 pub fn check_tree(files: &[(String, Option<String>)]) -> Result<(), String> {
     if files.is_empty() {
         return Ok(());
@@ -167,8 +186,12 @@ pub fn check_tree(files: &[(String, Option<String>)]) -> Result<(), String> {
     names.sort();
     let mounts: Vec<&str> = names.iter().copied().filter(|p| p.ends_with(".mount")).collect();
     let overlay = names.contains(&"nix-gc.service.d/50-nix-ssd.conf");
-    let mut expect: Vec<&str> =
-        vec!["nix-daemon.service.d/50-nix-ssd.conf", "nix-daemon.socket.d/50-nix-ssd.conf", "nix-ssd.service"];
+    let mut expect: Vec<&str> = vec![
+        "nix-daemon.service.d/50-nix-ssd.conf",
+        "nix-daemon.socket.d/50-nix-ssd.conf",
+        "nix-ssd-pins.service",
+        "nix-ssd.service",
+    ];
     if overlay {
         expect.extend(["nix-gc.service.d/50-nix-ssd.conf", "nix-optimise.service.d/50-nix-ssd.conf"]);
     }
@@ -213,13 +236,19 @@ pub fn check_tree(files: &[(String, Option<String>)]) -> Result<(), String> {
             }
         }
     }
-    // nix-ssd.service must want and order after exactly the mount units written.
+    // nix-ssd.service must want and order after exactly the mount units written and the pins
+    // service (which moves staged pins in before the overlay is stacked).
     let svc = files.iter().find(|(p, _)| p == "nix-ssd.service").and_then(|(_, t)| t.clone()).unwrap_or_default();
     let wants = svc.lines().find_map(|l| l.strip_prefix("Wants=")).unwrap_or("");
     let mut w: Vec<&str> = wants.split(' ').collect();
     w.sort();
-    if w != mounts {
-        return Err(format!("nix-ssd.service Wants={wants} but the mount units are {mounts:?}"));
+    let mut m = mounts.clone();
+    m.push("nix-ssd-pins.service");
+    m.sort();
+    if w != m {
+        return Err(format!(
+            "nix-ssd.service Wants={wants} but the mount units are {mounts:?} (and nix-ssd-pins.service)"
+        ));
     }
     Ok(())
 }

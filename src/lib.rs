@@ -15,5 +15,6 @@ pub mod nix;
 pub mod ops;
 pub mod overlay;
 pub mod paths;
+pub mod pins;
 pub mod reserve;
 pub mod sys;

@@ -295,20 +295,10 @@ pub const OVERLAY_HARDENING: &str = "redirect_dir=nofollow,metacopy=off";
 /// root process that opens the local store directly (say `nix-collect-garbage` without
 /// NIX_REMOTE=daemon) would register SSD files in it or delete SSD paths. A read-only bind of
 /// the database directory makes such a process fail instead; the daemon opens the lower store
-/// read-only anyway, and `nix-ssd pin` writes through its own private mount namespace.
+/// read-only anyway, and nothing of nix-ssd writes it while the overlay is up (`pin` stages).
 pub fn guard_lower_db() -> Result<(), IoError> {
     let db = Path::new(LOWER_DB_DIR);
     mount::bind(db, db).and_then(|()| mount::remount_bind(db, MS_RDONLY)).ctx(format!("make {LOWER_DB_DIR} read-only"))
-}
-
-/// Lifts [`guard_lower_db`] (in a private mount namespace: `pin`).
-pub fn unguard_lower_db() {
-    let db = Path::new(LOWER_DB_DIR);
-    while mount::top_mount(db).is_some_and(|m| m.has_option("ro")) {
-        if mount::umount(db).is_err() {
-            break;
-        }
-    }
 }
 
 /// `nix-ssd-remount-hook STORE`: remount the overlay so it sees the upper layer as it now is.

@@ -70,8 +70,21 @@ pub const SHARED_ROOTS: [(&str, &str); 2] =
 pub const PIN_ROOTS: &str = "/nix/var/nix/gcroots/nix-ssd-pins";
 /// GC roots in the lower store for lower paths that upper-layer paths reference (`sync-roots`).
 pub const LOWER_ROOTS: &str = "/nix/var/nix/gcroots/nix-ssd-lower";
-/// `nix-ssd pin`'s writable view of the lower store, in its private mount namespace only.
-pub const PIN_VIEW: &str = "/run/nix-ssd/pin-view";
+/// Where `nix-ssd pin` puts, while the overlay is up, the paths of a closure that the lower
+/// store lacks: a Nix store of its own (`<root>/nix/store/<name>` and its database under
+/// `<root>/nix/var/nix`), on the lower store's file system but outside the lower layer, which
+/// must not change while an overlay is mounted on it (overlayfs leaves that undefined; Nix's
+/// local-overlay store requires the lower store not to change). [`PIN_MANIFEST`] names the
+/// staged paths once they are complete and on disk; at boot, before the overlay is stacked,
+/// they are renamed into /nix/store (the NixOS module's initrd step, else `nix-ssd
+/// apply-pins`) and registered in the lower database (`nix-ssd apply-pins`, before nix-daemon).
+pub const PIN_STAGING: &str = "/nix/.nix-ssd-pins";
+pub const PIN_STAGING_ROOT: &str = "/nix/.nix-ssd-pins/root";
+pub const PIN_MANIFEST: &str = "/nix/.nix-ssd-pins/manifest";
+/// The directory holding /nix/store and [`PIN_STAGING`] (one file system: a rename moves a path).
+pub const NIX_DIR: &str = "/nix";
+/// `nix-ssd apply-pins`' writable view of [`NIX_DIR`], in its private mount namespace only.
+pub const APPLY_VIEW: &str = "/run/nix-ssd/apply-view";
 /// The boot default (NixOS's system profile).
 pub const BOOT_PROFILE: &str = "/nix/var/nix/profiles/system";
 /// The default profile: Nix itself on an install that is not NixOS.

@@ -5,7 +5,7 @@ use nix_ssd_generator::generator::config::{Config, DeviceSpec, Mode, Tag};
 use nix_ssd_generator::generator::sources::{self, Root};
 use nix_ssd_generator::ops::activate::{self, Request};
 use nix_ssd_generator::ops::reclaim::ReclaimError;
-use nix_ssd_generator::ops::{enroll, lvm, pin, preview, reclaim, setup, status, sync_roots};
+use nix_ssd_generator::ops::{apply_pins, enroll, lvm, pin, preview, reclaim, setup, status, sync_roots};
 use nix_ssd_generator::overlay;
 use nix_ssd_generator::paths::REMOUNT_HOOK_NAME;
 use std::path::PathBuf;
@@ -64,12 +64,15 @@ enum Cmd {
         /// The block device (or image file)
         device: String,
     },
-    /// Copy closures into the internal (eMMC) store and root them there, so they work without the SSD (run for every new boot default)
+    /// Make closures work without the SSD: root them in the internal (eMMC) store and, while the overlay is up, stage what it lacks, which the next boot moves in before stacking (run for every new boot default)
     Pin {
         /// Store paths, or links to them (e.g. /nix/var/nix/profiles/system)
         #[arg(required = true)]
         paths: Vec<String>,
     },
+    /// Move the paths `pin` staged into the internal (eMMC) store and register them (run at boot by nix-ssd-pins.service, before the overlay and nix-daemon)
+    #[command(hide = true)]
+    ApplyPins,
     /// Root in the internal (eMMC) store every path of it the SSD layer depends on (run when nix-ssd.service stops)
     SyncRoots,
     /// Free space on a full SSD: release the space reserve, `nix-store --gc` through nix-daemon, make the reserve again
@@ -190,6 +193,7 @@ fn main() -> ExitCode {
     }
     match Cli::parse().cmd {
         Cmd::Pin { paths } => report("pin", pin::pin(&paths)),
+        Cmd::ApplyPins => report("apply-pins", apply_pins::apply_pins()),
         Cmd::Enroll { device } => report("enroll", enroll::enroll(&device)),
         Cmd::SyncRoots => report("sync-roots", sync_roots::sync_roots().map(|l| vec![l])),
         Cmd::Reclaim { gc_args } => {

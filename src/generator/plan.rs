@@ -8,6 +8,8 @@ use crate::paths::{CLI, ENV_FILE};
 
 /// The service that stacks the overlay / wires the build dir; nix-daemon is ordered after it.
 pub const SERVICE: &str = "nix-ssd.service";
+/// Moves staged pins into the lower store at boot (`nix-ssd apply-pins`), with or without the SSD.
+pub const PINS_SERVICE: &str = "nix-ssd-pins.service";
 /// NixOS's Nix maintenance jobs; while the overlay is up they must go through the daemon.
 pub const NIX_CLIENT_SERVICES: [&str; 2] = ["nix-gc.service", "nix-optimise.service"];
 

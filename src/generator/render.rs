@@ -2,8 +2,8 @@
 //! `unit-templates/`; every value is escaped for the place it goes.
 use super::config::Mode;
 use super::escape::{exec_word, unit_value};
-use super::plan::{NIX_CLIENT_SERVICES, Plan, Role, SERVICE};
-use crate::paths::{CLI, CLIENT_ENV, ENV_FILE};
+use super::plan::{NIX_CLIENT_SERVICES, PINS_SERVICE, Plan, Role, SERVICE};
+use crate::paths::{CLI, CLIENT_ENV, ENV_FILE, PIN_STAGING};
 
 /// One file in the output directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +25,7 @@ const SERVICE_T: &str = include_str!("../../unit-templates/nix-ssd.service.in");
 const DAEMON_SERVICE: &str = include_str!("../../unit-templates/nix-daemon.service.conf.in");
 const DAEMON_SOCKET: &str = include_str!("../../unit-templates/nix-daemon.socket.conf.in");
 const NIX_CLIENT: &str = include_str!("../../unit-templates/nix-client.service.conf.in");
+const PINS_T: &str = include_str!("../../unit-templates/nix-ssd-pins.service.in");
 
 /// Fills `@KEY@` placeholders. A line that is only a placeholder whose value is empty is
 /// dropped (optional settings such as `SourcePath=`).
@@ -48,9 +49,24 @@ fn text(path: String, body: String) -> OutFile {
     OutFile { path, content: Content::Text(body) }
 }
 
+fn source_line(p: &Plan) -> String {
+    p.source_path.as_ref().map(|s| format!("SourcePath={}", unit_value(s))).unwrap_or_default()
+}
+
+/// nix-ssd-pins.service: moves staged pins into the lower store at boot, SSD or not.
+fn pins_service(p: &Plan) -> OutFile {
+    let vars = [
+        ("SOURCE_PATH", source_line(p)),
+        ("SERVICE", SERVICE.into()),
+        ("STAGING", unit_value(PIN_STAGING)),
+        ("EXEC", format!("{} apply-pins", exec_word(CLI))),
+    ];
+    text(PINS_SERVICE.into(), fill(PINS_T, &vars))
+}
+
 /// Renders every file of the plan.
 pub fn render(p: &Plan) -> Vec<OutFile> {
-    let source = p.source_path.as_ref().map(|s| format!("SourcePath={}", unit_value(s))).unwrap_or_default();
+    let source = source_line(p);
     let mut files = Vec::new();
     for m in &p.mounts {
         let role = match m.role {
@@ -91,6 +107,7 @@ pub fn render(p: &Plan) -> Vec<OutFile> {
                 ("DESCRIPTION", description.into()),
                 ("SOURCE_PATH", source),
                 ("MOUNTS", units.join(" ")),
+                ("PINS", PINS_SERVICE.into()),
                 ("CONDITION", unit_value(&p.primary().target)),
                 ("EXEC", exec.join(" ")),
                 // At shutdown, after nix-daemon stopped: root in the lower store what SSD paths need.
@@ -105,9 +122,11 @@ pub fn render(p: &Plan) -> Vec<OutFile> {
             ],
         ),
     ));
+    files.push(pins_service(p));
     // No multi-user.target.wants/ link: a target waits for every unit it wants, so the boot
     // would wait for the SSD. nix-daemon's socket and service pull the service in instead.
-    let common = [("SERVICE", SERVICE.to_string()), ("ENV_FILE", unit_value(ENV_FILE))];
+    let common =
+        [("SERVICE", SERVICE.to_string()), ("PINS", PINS_SERVICE.to_string()), ("ENV_FILE", unit_value(ENV_FILE))];
     files.push(text("nix-daemon.service.d/50-nix-ssd.conf".into(), fill(DAEMON_SERVICE, &common)));
     files.push(text("nix-daemon.socket.d/50-nix-ssd.conf".into(), fill(DAEMON_SOCKET, &common)));
     if p.mode == Mode::Overlay {

@@ -3,6 +3,7 @@
 //! must be seen as they happen (`setup`, `lvm-plan --execute`) go to a [`Progress`] sink.
 //! The command line (clap) lives in `src/bin/nix-ssd.rs`.
 pub mod activate;
+pub mod apply_pins;
 pub mod enroll;
 pub mod lvm;
 pub mod pin;

@@ -1,14 +1,25 @@
-//! `nix-ssd pin PATH…`: copies closures into the lower store (through a private writable view
-//! of it while the overlay is up) and roots them there, so they are valid and present without
-//! the SSD — a new boot default must be pinned before it becomes the default.
+//! `nix-ssd pin PATH…`: makes closures valid and present without the SSD and roots them in
+//! the lower store — a new boot default must be pinned before it becomes the default.
+//!
+//! While the overlay is up the lower store is its lower layer, which must not change while
+//! mounted (overlayfs leaves that undefined, and the daemon holds the lower database open as
+//! immutable). So pin changes neither: it copies the closure's paths that the lower store
+//! lacks into the staging store ([`PIN_STAGING`], on the same file system, outside the layer),
+//! syncs them and then names them in the manifest. At the next boot, before anything stacks
+//! the overlay, they are renamed into /nix/store and registered ([`super::apply_pins`]); on
+//! NixOS the initrd does the rename, so a boot default staged this way boots without the SSD.
 use crate::nix::{self, StorePathError};
 use crate::overlay;
-use crate::paths::{LOWER_STATE, LOWER_STORE, PIN_ROOTS, PIN_VIEW, SIGNING_PUB, STORE};
-use crate::sys::mount::{self, in_private_namespace};
+use crate::paths::{LOWER_STORE, PIN_ROOTS, PIN_STAGING, PIN_STAGING_ROOT, SIGNING_PUB};
+use crate::pins;
 use crate::sys::{CmdError, Context, IoError, cmd};
 use std::fs;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
+use std::process::Command;
+
+/// Store paths per command line (about 60 bytes each: far below ARG_MAX).
+pub const BATCH: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PinError {
@@ -22,18 +33,21 @@ pub enum PinError {
     SyncRoots(#[from] super::sync_roots::SyncRootsError),
 }
 
-/// Copies the closures of `paths` into the lower store and roots them there.
+/// Stages the closures of `paths` for the lower store (while the overlay is up) and roots them.
 pub fn pin(paths: &[String]) -> Result<Vec<String>, PinError> {
     let paths: Vec<String> = paths.iter().map(|p| nix::store_path(p)).collect::<Result<_, _>>()?;
     let mut lines = Vec::new();
     let up = overlay::stacked().is_some();
     if up {
-        copy_into_lower(&paths)?;
-        overlay::remount(Path::new(STORE))?;
-        lines.push(format!(
-            "copied the closure of {} path(s) into the eMMC store and refreshed the overlay",
-            paths.len()
-        ));
+        let n = stage(&paths)?;
+        lines.push(if n == 0 {
+            format!("the closure of {} path(s) is already in the eMMC store (or staged)", paths.len())
+        } else {
+            format!(
+                "staged {n} path(s) of the closure in {PIN_STAGING} (synced): the next boot moves them into the \
+                 eMMC store before the overlay is stacked, with or without the SSD"
+            )
+        });
     } else {
         lines.push("the overlay is not up: the paths are already in the eMMC store".into());
     }
@@ -47,17 +61,48 @@ pub fn pin(paths: &[String]) -> Result<Vec<String>, PinError> {
     Ok(lines)
 }
 
-/// In a private mount namespace: a writable view of the lower store directory, then
-/// `nix copy --from daemon` into the lower store through it; back to our namespace after.
-fn copy_into_lower(paths: &[String]) -> Result<(), PinError> {
-    in_private_namespace(|| {
-        // Lift the read-only guard on the lower database, in this namespace only.
-        overlay::unguard_lower_db();
-        let view = Path::new(PIN_VIEW);
-        fs::DirBuilder::new().mode(0o700).recursive(true).create(view).ctx(format!("mkdir {PIN_VIEW}"))?;
-        mount::bind(Path::new(LOWER_STORE), view).ctx("bind the lower store")?;
-        mount::remount_bind(view, 0).ctx("make the lower view writable")?;
-        let to = format!("local?real={PIN_VIEW}&state={LOWER_STATE}");
+/// A Nix tool run as root against the daemon (the overlay store), from the lower layer.
+fn via_daemon(tool: &str) -> Result<Command, CmdError> {
+    let mut c = overlay::trusted_command(tool)?;
+    c.env("NIX_REMOTE", "daemon").env_remove("NIX_CONFIG");
+    Ok(c)
+}
+
+/// Copies the closure's paths that neither the lower store nor the staging store has into the
+/// staging store; returns how many were added to the manifest.
+fn stage(paths: &[String]) -> Result<usize, PinError> {
+    let closure = cmd::output(via_daemon("nix-store")?.args(["--query", "--requisites"]).args(paths))?;
+    let staged = pins::manifest()?.unwrap_or_default();
+    let (mut present, mut missing) = (Vec::new(), Vec::new());
+    for p in closure.lines().filter(|p| p.strip_prefix("/nix/store/").is_some_and(nix::is_store_name)) {
+        let name = &p["/nix/store/".len()..];
+        if Path::new(LOWER_STORE).join(name).exists() {
+            present.push(p.to_string());
+        } else if !staged.contains(name) {
+            missing.push(p.to_string());
+        }
+    }
+    if missing.is_empty() {
+        return Ok(0);
+    }
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .recursive(true)
+        .create(PIN_STAGING_ROOT)
+        .ctx(format!("mkdir {PIN_STAGING_ROOT}"))?;
+    let to = pins::store_url();
+    // The paths the lower store has are registered in the staging store without their files,
+    // so that `nix copy` takes them as there and copies only what the lower store lacks.
+    let mut reg = String::new();
+    for batch in present.chunks(BATCH) {
+        reg += &cmd::output(via_daemon("nix-store")?.arg("--dump-db").args(batch))?;
+    }
+    if !reg.is_empty() {
+        let mut load = overlay::trusted_command("nix-store")?;
+        load.args(["--store", &to, "--load-db"]).env_remove("NIX_REMOTE").env_remove("NIX_CONFIG");
+        cmd::output_with_input(&mut load, reg.as_bytes())?;
+    }
+    for batch in missing.chunks(BATCH) {
         let mut copy = overlay::trusted_command("nix")?;
         // Signatures checked: a path the SSD's database lists but this machine did not build
         // (its key) nor substitute (the configured keys), and that is not content-addressed, is
@@ -67,11 +112,15 @@ fn copy_into_lower(paths: &[String]) -> Result<(), PinError> {
             copy.args(["--extra-trusted-public-keys", pk.trim()]);
         }
         copy.args(["copy", "--from", "daemon", "--to", &to])
-            .args(paths)
+            .args(batch)
             .env_remove("NIX_REMOTE")
             .env_remove("NIX_CONFIG");
-        let r = cmd::output(&mut copy);
-        let _ = mount::umount(view);
-        r.map(|_| ()).map_err(PinError::from)
-    })
+        cmd::output(&mut copy)?;
+    }
+    // On disk before the manifest names them (write_manifest syncs again after the rename).
+    crate::sys::fs::syncfs(Path::new(PIN_STAGING));
+    let mut names = staged;
+    names.extend(missing.iter().map(|p| p.trim_start_matches("/nix/store/").to_string()));
+    pins::write_manifest(&names)?;
+    Ok(missing.len())
 }

@@ -6,7 +6,9 @@
 #   s1  SSD:      add/build on the SSD (B references E), verify; root GC direct (must fail,
 #                 delete nothing) and through the daemon (rooted SSD paths kept, also I and Q,
 #                 rooted only on the eMMC: a gcroots link and a profile generation); pin P
-#   s2  no SSD:   SSD paths invalid, pinned P valid and runs, verify clean; an eMMC GC keeps E
+#                 (staged: the mounted lower layer and the eMMC database stay byte-identical)
+#   s2  no SSD:   staged pins moved in and registered at boot (nix-ssd-pins.service); SSD paths
+#                 invalid, pinned P valid and runs, verify clean; an eMMC GC keeps E
 #                 (rooted by sync-roots at s1's shutdown); add/build work
 #   s3  SSD:      SSD paths valid again, verify clean
 #   s4  SSD only after nix-daemon started: no overlay this boot, daemon consistent, status says so
@@ -69,11 +71,12 @@ for x in A B P I Q; do ok $S "GC through the daemon kept rooted SSD path $x" has
 ok $S "GC through the daemon kept the eMMC path E" has $S "after-gc-daemon E" 'exists=yes valid=yes'
 ok $S "status flags a boot default only on the SSD (exit 1)" has $S status-before-pin '^rc=1 1 boot-default'
 ok $S "nix-ssd pin succeeded" has $S pin '^rc=0 '
-ok $S "pinned P is in the eMMC store, visible, rooted there" has $S "P after pin" 'lower=yes visible=yes eMMC-root=yes'
+ok $S "pin left the mounted lower layer and the eMMC database as they were" has $S "lower store and database unchanged by pin" '^yes$'
+ok $S "pinned P is staged (not in the mounted lower layer), visible, rooted in the eMMC" has $S "P after pin" 'lower=no staged=yes visible=yes eMMC-root=yes'
 ok $S "status healthy after pin (exit 0, no boot-default warning)" has $S status-after-pin '^rc=0 0 boot-default'
 ok $S "what the daemon builds is signed with this machine's key" has $S "P signed by this machine" '^yes$'
 ok $S "pin refuses a path without a trusted signature (not built here)" has $S pin-unsigned '^rc=[1-9][0-9]* lacks a signature by a trusted key'
-ok $S "... and the lower store does not get it" has $S "U after pin" '^lower=no$'
+ok $S "... and neither the lower store nor the staging gets it" has $S "U after pin" '^lower=no staged=no$'
 ok $S "verify --check-contents clean after GC and pin" has $S verify-2 '^rc=0 0 problems'
 ok $S "no failed units" has $S failed-units '^ *$'
 
@@ -81,6 +84,8 @@ step s2 no
 S=ss-s2
 ok $S "no overlay without the SSD" hasnt $S store-top '^ssd-overlay$'
 for x in A B; do ok $S "SSD path $x not valid without the SSD" has $S "path $x" 'valid=no exists=no'; done
+ok $S "nix-ssd-pins.service moved and registered the staged pins at boot" has $S "pins applied at boot" 'moved [1-9][0-9]* staged path.*registered'
+ok $S "the staging is gone after that" has $S "staging gone after apply" '^yes$'
 ok $S "pinned P valid and present without the SSD" has $S "path P" 'valid=yes exists=yes'
 ok $S "pinned P runs (its content reads back)" has $S "P content" '^pinned-ok$'
 ok $S "E rooted in eMMC for the SSD layer (sync-roots at shutdown)" has $S "E rooted for the SSD layer" '^yes$'

@@ -229,7 +229,8 @@ fn layout_drift(p: &Plan, f: &Facts) -> Vec<String> {
     out
 }
 
-/// While the overlay is up: is every path of the profile's closure in the lower store?
+/// While the overlay is up: is every path of the profile's closure in the lower store (or
+/// staged for it)?
 fn on_lower(profile: &str) -> BootDefault {
     if overlay::stacked().is_none() {
         return BootDefault::NotChecked;
@@ -243,7 +244,13 @@ fn on_lower(profile: &str) -> BootDefault {
         Err(CmdError::Failed { stderr, .. }) => return BootDefault::Unknown { target, why: stderr },
         Err(CmdError::Spawn { .. }) => return BootDefault::NotChecked,
     };
-    let missing =
-        out.lines().filter(|p| !Path::new(LOWER_STORE).join(p.trim_start_matches("/nix/store/")).exists()).count();
+    // A path `nix-ssd pin` staged counts: the next boot moves it in before anything else
+    // (the NixOS initrd, nix-ssd-pins.service), with or without the SSD.
+    let staged = crate::pins::staged();
+    let missing = out
+        .lines()
+        .map(|p| p.trim_start_matches("/nix/store/"))
+        .filter(|n| !Path::new(LOWER_STORE).join(n).exists() && !staged.contains(*n))
+        .count();
     if missing > 0 { BootDefault::Missing { target, missing } } else { BootDefault::OnLower }
 }
