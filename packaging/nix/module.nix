@@ -98,6 +98,12 @@ let
     esac
   '';
   hasPreSwitchChecks = options ? system.preSwitchChecks;
+  # 3. Stage 1: while the overlay is up, `nix-ssd pin` only stages what the eMMC store lacks
+  #    (the mounted lower layer must not change); the initrd renames it into the store before
+  #    stage 2 runs from it (the new boot default's init may be among it). nix-ssd-pins.service
+  #    (generated) registers it before nix-daemon starts. The scripted initrd only: with the
+  #    systemd initrd an assertion says so (fail closed) instead of a default that would not boot.
+  stage1Pins = builtins.readFile ./stage1-pins.sh;
 
   # NixOS release this module and its package need (see the top of the file).
   minRelease = "23.11";
@@ -308,6 +314,15 @@ in
       { system.build.installBootLoader = lib.mkForce pinInstallBootLoader; }
       (lib.optionalAttrs hasPreSwitchChecks { system.preSwitchChecks.nix-ssd-pin = pinCheck; })
     ]))
+    (mkIf (cfg.mode == "overlay" && cfg.pinBootGenerations) {
+      boot.initrd.postMountCommands = stage1Pins + ''
+        nixSsdMovePins "$targetRoot"
+      '';
+      assertions = [ {
+        assertion = !(config.boot.initrd.systemd.enable or false);
+        message = "services.nix-ssd.pinBootGenerations needs the scripted initrd (boot.initrd.systemd.enable = false): pinned boot defaults are moved into the store there; or set pinBootGenerations = false.";
+      } ];
+    })
   ]);
 
   meta.maintainers = [ ];

@@ -346,6 +346,28 @@ nix_check_phase_needs_its_skip() {
     [ "$(grep -c '^test result: FAILED' <<<"$out")" = 1 ] && grep -q '^1 of [0-9]* hostile inputs failed' <<<"$out" \
         && grep -q '^/proc/cmdline missing: cannot run: No such file or directory' <<<"$out"
 }
+# The module's initrd step (packaging/nix/stage1-pins.sh) on a staged tree, with busybox sh
+# when the host has it (the initrd's shell), else dash.
+nix_stage1_pins() {
+    local t=$scratch/stage1 h=0123456789abcdfghijklmnpqrsvwxyz sh
+    sh=$(command -v busybox >/dev/null && echo "busybox sh" || echo sh)
+    rm -rf "$t"; mkdir -p "$t/nix/store/$h-kept" "$t/nix/.nix-ssd-pins/root/nix/store/$h-system/bin" \
+        "$t/nix/.nix-ssd-pins/root/nix/store/$h-kept" "$t/etc"
+    echo init > "$t/nix/.nix-ssd-pins/root/nix/store/$h-system/bin/init"
+    echo staged > "$t/nix/.nix-ssd-pins/root/nix/store/$h-kept/f"
+    echo eMMC > "$t/nix/store/$h-kept/f"
+    ln -s "$h-system" "$t/nix/.nix-ssd-pins/root/nix/store/$h-link"
+    printf '%s\n' "$h-system" "$h-kept" "$h-link" "$h-absent" "../../../etc/evil" ".links" "" > "$t/nix/.nix-ssd-pins/manifest"
+    $sh -c '. "$1"; nixSsdMovePins "$2"' _ packaging/nix/stage1-pins.sh "$t" || return 1
+    echo "with $sh:"; (cd "$t/nix/store" && ls -l | sed 's/^/  /')
+    [ "$(cat "$t/nix/store/$h-system/bin/init")" = init ] && [ ! -e "$t/nix/.nix-ssd-pins/root/nix/store/$h-system" ] \
+        && echo "a staged path is renamed into the store" \
+        && [ "$(cat "$t/nix/store/$h-kept/f")" = eMMC ] && echo "a path already in the store is left as it is" \
+        && [ "$(readlink "$t/nix/store/$h-link")" = "$h-system" ] && echo "a staged symlink is moved as a symlink" \
+        && [ ! -e "$t/nix/store/$h-absent" ] && [ -z "$(ls -A "$t/etc")" ] && echo "nothing else is made, nothing outside the store" \
+        && [ "$(ls "$t/nix/store" | wc -l)" = 3 ]
+}
+check_log nix-stage1-pins nix_stage1_pins
 check_log nixpkgs-lib nixpkgs_lib
 check_log nix-parse nix_parse
 check_log nix-flake-outputs nix_flake

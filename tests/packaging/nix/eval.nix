@@ -51,12 +51,13 @@ let
         services = c.systemd.services;
         installBootLoader = let i = c.system.build.installBootLoader; in if isString i then { cmd = i; } else { inherit (i) name text; };
         preSwitchChecks = c.system.preSwitchChecks or null;
+        postMountCommands = c.boot.initrd.postMountCommands;
         cfg = c.services.nix-ssd;
       };
       r = tryEval (deepSeq (removeAttrs v [ "cfg" ]) v);
       # A failed evaluation: every field empty, so the checks fail instead of aborting the run.
       none = { assertions = [ ]; systemPackages = null; generators = null; etc = { }; extraInit = null; nixSettings = null;
-        nixExtraOptions = null; services = { }; installBootLoader = { }; preSwitchChecks = null; cfg = { }; };
+        nixExtraOptions = null; services = { }; installBootLoader = { }; preSwitchChecks = null; postMountCommands = null; cfg = { }; };
     in { ok = r.success; } // (if r.success then r.value else none);
 
   has = needle: hay: isString hay && lib.hasInfix needle hay;
@@ -110,6 +111,8 @@ let
       (check "${p}: overlay: nixos-upgrade reads client.env" ((o.services.nixos-upgrade.serviceConfig.EnvironmentFile or null) == [ "-/run/nix-ssd/client.env" ] && elem "nix-ssd.service" (o.services.nixos-upgrade.after or [ ])))
       (check "${p}: overlay: ${loader} installer wrapped: pin, then the loader" ((o.installBootLoader.name or null) == "nix-ssd-install-bootloader" && has "set -e\n${cli} pin \"$1\"\n${loaderCmd} \"$@\"\n" (o.installBootLoader.text or null)))
       (check "${p}: overlay: pin in preSwitchChecks" (has "${cli} pin \"$1\"" (o.preSwitchChecks.nix-ssd-pin or null)))
+      (check "${p}: overlay: the initrd moves staged pins into the store" (has "nixSsdMovePins() {" o.postMountCommands && has "\nnixSsdMovePins \"$targetRoot\"\n" o.postMountCommands))
+      (check "${p}: build, off, disabled: no initrd step" (all (m: ev.${m}.postMountCommands == "") [ "build" "off" "disabled" ]))
       (check "${p}: enrolledUuids: /etc/nix-ssd/enrolled, lowercase, copied mode 0600" (
         let e = (evalNixOS { inherit system release loader; settings = modes.overlay // { enrolledUuids = [ "4F1C0021-ABCD-EF01-2345-6789AABBCCDD" ]; }; }).config.environment.etc."nix-ssd/enrolled";
         in e.text == "# services.nix-ssd.enrolledUuids\n4f1c0021-abcd-ef01-2345-6789aabbccdd\n" && e.mode == "0600"))
@@ -152,6 +155,8 @@ let
   assertionChecks = [
     (check "mountPoint below /nix fails an assertion" (!(allOk (view (evalNixOS { settings = { enable = true; mountPoint = "/nix/ssd"; }; })).assertions)))
     (check "Nix 2.18 with overlay mode fails an assertion" (!(allOk (view (evalNixOS { settings.enable = true; extra.nix.package = { type = "derivation"; name = "nix-2.18.1"; version = "2.18.1"; outPath = "/nix/store/00000000000000000000000000000000-nix-2.18.1"; }; })).assertions)))
+    (check "the systemd initrd with pinBootGenerations fails an assertion (the staged default would not be moved)" (failed (view (evalNixOS { settings.enable = true; extra.boot.initrd.systemd.enable = true; })).assertions == [ "services.nix-ssd.pinBootGenerations needs the scripted initrd (boot.initrd.systemd.enable = false): pinned boot defaults are moved into the store there; or set pinBootGenerations = false." ]))
+    (check "the systemd initrd without pinning evaluates cleanly" (allOk (view (evalNixOS { settings = { enable = true; pinBootGenerations = false; }; extra.boot.initrd.systemd.enable = true; })).assertions))
     (check "an explicit pinBootGenerations = false leaves the installer alone" ((view (evalNixOS { settings = { enable = true; pinBootGenerations = false; }; })).installBootLoader ? cmd))
   ];
 

@@ -87,6 +87,9 @@ in
       };
     };
 
+    # nixos/modules/system/boot/stage-1.nix: boot.initrd.postMountCommands, lines
+    boot.initrd.postMountCommands = mkOption { type = types.lines; default = ""; };
+
     # nixos/modules/system/boot/loader/generic-extlinux-compatible/default.nix: bool
     boot.loader.generic-extlinux-compatible.enable = mkOption { type = types.bool; default = false; };
     # nixos/modules/system/boot/loader/grub/grub.nix: bool (default true there; false here so one
@@ -97,6 +100,9 @@ in
   };
 
   imports = lib.optional has22_05 {
+    # nixos/modules/system/boot/systemd/initrd.nix: boot.initrd.systemd.enable, bool
+    options.boot.initrd.systemd.enable = mkOption { type = types.bool; default = false; };
+  } ++ lib.optional has22_05 {
     # nixos/modules/config/nix.nix: nix.settings, submodule { freeformType = semanticConfType }
     # where semanticConfType = attrsOf (either confAtom (listOf confAtom)),
     # confAtom = nullOr (oneOf [ bool int float str path package ])
