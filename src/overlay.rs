@@ -5,7 +5,8 @@
 use crate::generator::escape::url_encode;
 use crate::nix;
 use crate::paths::{
-    LOWER_DB_DIR, LOWER_STATE, LOWER_STORE, QUARANTINE, REMOUNT_HOOK_NAME, SHARED_ROOTS, STATE, STORE, UPPER, WORK,
+    LOWER_DB_DIR, LOWER_ROOTS, LOWER_STATE, LOWER_STORE, QUARANTINE, REMOUNT_HOOK_NAME, SHARED_ROOTS, STATE, STORE,
+    UPPER, WORK,
 };
 use crate::sys::fs::{child_dir, open_dir_at};
 use crate::sys::mount::{self, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REMOUNT, MountInfo};
@@ -266,7 +267,8 @@ pub fn stack(dir: &Path) -> Result<String, IoError> {
 /// garbage to the daemon's GC. Binds [`crate::paths::LOWER_GCROOTS`] and
 /// [`crate::paths::LOWER_PROFILES`] read-only into
 /// `state/gcroots` (see [`SHARED_ROOTS`]): one set of roots, kept on the internal disk, that the
-/// daemon can read but not change. Returns the binds made (none when already there).
+/// daemon can read but not change — all but sync-roots' [`LOWER_ROOTS`], which only the lower
+/// store's GC may see. Returns the binds made (none when already there).
 pub fn share_lower_roots(dir: &Path) -> Result<Vec<PathBuf>, IoError> {
     let state = dir.join(STATE);
     let fd = open_dir_at(None, &state, false).ctx(format!("open {} (no symlinks)", state.display()))?;
@@ -278,12 +280,32 @@ pub fn share_lower_roots(dir: &Path) -> Result<Vec<PathBuf>, IoError> {
             continue;
         }
         fs::DirBuilder::new().mode(0o755).recursive(true).create(src).ctx(format!("mkdir {src}"))?;
+        // made now, so that it is there to hide below (sync-roots fills it later)
+        fs::DirBuilder::new().mode(0o755).recursive(true).create(LOWER_ROOTS).ctx(format!("mkdir {LOWER_ROOTS}"))?;
         let at = child_dir(&gcroots, name, 0o755, 0, 0).ctx(format!("mkdir {}", target.display()))?;
         let via = PathBuf::from(format!("/proc/self/fd/{}", at.as_raw_fd()));
         mount::bind(Path::new(src), &via).ctx(format!("bind {src} on {}", target.display()))?;
         mount::remount_bind(&target, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
             .ctx(format!("remount {} read-only", target.display()))?;
+        // Private: under systemd / is shared, and a bind of a shared mount joins its peer
+        // group, so the tmpfs below would appear on the eMMC's own gcroots too.
+        mount::propagation(&target, MS_PRIVATE).ctx(format!("make {} private", target.display()))?;
         made.push(target);
+    }
+    // Except sync-roots' roots: they keep, for the lower store's GC, every lower path the
+    // SSD's database lists; seen by the overlay store as well, they would keep those paths
+    // listed there, and so rooted, for ever. An empty read-only tmpfs hides them.
+    let lower_roots = Path::new(LOWER_ROOTS);
+    let hidden = state.join("gcroots").join(SHARED_ROOTS[0].0).join(lower_roots.file_name().unwrap_or_default());
+    if !mount::is_mountpoint(&hidden) && hidden.is_dir() {
+        mount::mount(
+            Some(Path::new("nix-ssd-hidden")),
+            &hidden,
+            Some("tmpfs"),
+            MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+            Some("mode=0755,size=4k"),
+        )
+        .ctx(format!("hide {} from the overlay store", hidden.display()))?;
     }
     Ok(made)
 }

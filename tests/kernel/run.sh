@@ -49,6 +49,7 @@ setup_fake_nix() {
     mkdir -p /nix/var/nix/gcroots /nix/var/nix/profiles || return 1
     ln -s /run/current-system /nix/var/nix/gcroots/current-system
     ln -s /nix/store/aaaa-hello /nix/var/nix/profiles/system-1-link
+    mkdir -p /nix/var/nix/gcroots/nix-ssd-lower && ln -s /nix/store/bbbb-dir /nix/var/nix/gcroots/nix-ssd-lower/bbbb-dir
     # activate writes its env file (usually under /run); keep that private too
     mount -t tmpfs -o mode=0755 kt-run /run || return 1
 }
@@ -105,6 +106,9 @@ scenario_positive() {
         "$(readlink "$g/nix-ssd-lower-gcroots/current-system")" /run/current-system
     check_eq "$T: eMMC profiles bound into the overlay store's gcroots" \
         "$(readlink "$g/nix-ssd-lower-profiles/system-1-link")" /nix/store/aaaa-hello
+    check_eq "$T: sync-roots' roots (nix-ssd-lower) hidden from the overlay store" \
+        "$(ls -A "$g/nix-ssd-lower-gcroots/nix-ssd-lower" 2>&1)" ""
+    check "$T: ... and still there for the eMMC store" test -L /nix/var/nix/gcroots/nix-ssd-lower/bbbb-dir
     o=$(py mi-top "$g/nix-ssd-lower-gcroots" | cut -d$'\x1f' -f2)
     check_opt "$T: the gcroots bind is read-only" "$o" ro
     check_opt "$T: the gcroots bind is nosuid" "$o" nosuid
