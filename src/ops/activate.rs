@@ -145,7 +145,55 @@ fn overlay_mode(dir: Option<&PathBuf>, version: Option<(u32, u32)>, r: &mut Repo
             "no signing key ({e}): `nix-ssd pin` takes only content-addressed paths and paths signed by a trusted key"
         )),
     }
+    let cfg = r.env.nix_config.clone();
+    drop_stale(&cfg, r);
     Ok(true)
+}
+
+/// Before the daemon opens the overlay store: drops what the SSD's database lists without its
+/// files. The overlay store registers a lower path in the SSD's database the first time it is
+/// asked about it and takes the lower store as immutable, but the eMMC store's own GC may have
+/// deleted that path while the SSD was away (nothing on the eMMC roots an old generation once it
+/// is unpinned). Such a path, and what references it, is deleted from the overlay store (the
+/// referrers' closures are incomplete): no path stays valid without its files.
+fn drop_stale(nix_config: &[String], r: &mut Report) {
+    let cfg = nix_config.join("\n");
+    let run = |tool: &str, args: &[&str], paths: &[String]| -> Result<String, crate::sys::CmdError> {
+        let mut c = overlay::trusted_command(tool)?;
+        c.args(args).args(paths).env_remove("NIX_REMOTE").env("NIX_CONFIG", &cfg);
+        crate::sys::cmd::output(&mut c)
+    };
+    let listed = match run("nix", &["--extra-experimental-features", "nix-command", "path-info", "--all"], &[]) {
+        Ok(o) => o,
+        Err(e) => return r.lines.push(format!("could not list the SSD's valid paths: {e}")),
+    };
+    let stale: Vec<String> = listed
+        .lines()
+        .filter(|p| p.strip_prefix("/nix/store/").is_some_and(nix::is_store_name))
+        .filter(|p| fs::symlink_metadata(p).is_err())
+        .map(String::from)
+        .collect();
+    if stale.is_empty() {
+        return;
+    }
+    let doomed = match run("nix-store", &["--query", "--referrers-closure"], &stale) {
+        Ok(o) => o.lines().map(String::from).collect::<Vec<_>>(),
+        Err(e) => {
+            return r.lines.push(format!(
+                "{} path(s) valid on the SSD without their files; could not find their referrers: {e}",
+                stale.len()
+            ));
+        }
+    };
+    match run("nix-store", &["--delete", "--ignore-liveness"], &doomed) {
+        Ok(_) => r.lines.push(format!(
+            "dropped {} path(s) the SSD's database listed without their files (deleted from the eMMC store while the SSD was away){}: {}",
+            stale.len(),
+            if doomed.len() > stale.len() { format!(" and {} that reference them", doomed.len() - stale.len()) } else { String::new() },
+            stale.iter().take(10).map(|p| p.trim_start_matches("/nix/store/")).collect::<Vec<_>>().join(" ")
+        )),
+        Err(e) => r.lines.push(format!("{} path(s) valid on the SSD without their files; could not drop them: {e}", stale.len())),
+    }
 }
 
 /// Stacks the overlay on /nix/store (unless it is already there). Returns the daemon's store URL.
