@@ -85,6 +85,12 @@ pub const PIN_MANIFEST: &str = "/nix/.nix-ssd-pins/manifest";
 pub const NIX_DIR: &str = "/nix";
 /// `nix-ssd apply-pins`' writable view of [`NIX_DIR`], in its private mount namespace only.
 pub const APPLY_VIEW: &str = "/run/nix-ssd/apply-view";
+/// Boot menus whose entries name NixOS systems (`init=/nix/store/…-nixos-system-…/init`):
+/// extlinux (the Rock 5C's loader), GRUB, systemd-boot's entry directory. A pinned system a
+/// menu still lists is never pruned.
+pub const BOOT_MENUS: [&str; 3] = ["/boot/extlinux/extlinux.conf", "/boot/grub/grub.cfg", "/boot/loader/entries"];
+/// The running and the booted system (NixOS): never pruned either.
+pub const LIVE_SYSTEMS: [&str; 2] = ["/run/current-system", "/run/booted-system"];
 /// The boot default (NixOS's system profile).
 pub const BOOT_PROFILE: &str = "/nix/var/nix/profiles/system";
 /// The default profile: Nix itself on an install that is not NixOS.

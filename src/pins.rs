@@ -49,9 +49,44 @@ pub fn write_manifest(names: &BTreeSet<String>) -> Result<(), IoError> {
     Ok(())
 }
 
+/// A pin `nix-ssd prune-pins` may drop when nothing names it any more: a NixOS system (what
+/// the module pins for every boot generation). Other pins were asked for by hand and stay.
+pub fn is_generation(name: &str) -> bool {
+    nix::is_store_name(name) && name[33..].starts_with("nixos-system-")
+}
+
+/// The store path names of NixOS systems a boot menu's text names.
+pub fn systems_in(text: &str) -> BTreeSet<String> {
+    text.split(|c: char| c.is_whitespace() || c == '=' || c == '"' || c == '\'')
+        .filter_map(|w| w.strip_prefix("/nix/store/"))
+        .map(|rest| rest.split('/').next().unwrap_or(""))
+        .filter(|n| is_generation(n))
+        .map(String::from)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn menus_name_their_systems() {
+        let extlinux = "DEFAULT nixos-default\nLABEL nixos-default\n  MENU LABEL NixOS - Default\n  LINUX ../nixos/abc-Image\n  \
+            APPEND init=/nix/store/0123456789abcdfghijklmnpqrsvwxyz-nixos-system-rock5c-25.05/init loglevel=4\n";
+        let grub = "linux /nix/store/1123456789abcdfghijklmnpqrsvwxyz-linux-6.6/bzImage init=/nix/store/2123456789abcdfghijklmnpqrsvwxyz-nixos-system-x-24.11/init\n";
+        let sdboot = "options init=\"/nix/store/3123456789abcdfghijklmnpqrsvwxyz-nixos-system-y-25.11/init\" quiet\n";
+        let all: Vec<String> = [extlinux, grub, sdboot].iter().flat_map(|t| systems_in(t)).collect();
+        assert_eq!(
+            all,
+            [
+                "0123456789abcdfghijklmnpqrsvwxyz-nixos-system-rock5c-25.05",
+                "2123456789abcdfghijklmnpqrsvwxyz-nixos-system-x-24.11",
+                "3123456789abcdfghijklmnpqrsvwxyz-nixos-system-y-25.11"
+            ]
+        );
+        assert!(!is_generation("1123456789abcdfghijklmnpqrsvwxyz-linux-6.6"));
+        assert!(!is_generation("nixos-system-x"));
+    }
 
     #[test]
     fn manifest_takes_only_store_names() {

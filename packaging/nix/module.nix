@@ -90,6 +90,8 @@ let
       set -e
       ${cli} pin "$1"
       ${loader} "$@"
+      # The menu now lists what exists: drop the pins of systems nothing names any more.
+      ${cli} prune-pins || echo "nix-ssd prune-pins failed; the old pins stay" >&2
     '';
   pinCheck = ''
     case "''${2-}" in

@@ -70,6 +70,11 @@ enum Cmd {
         #[arg(required = true)]
         paths: Vec<String>,
     },
+    /// Drop the pins of NixOS systems that no profile generation, boot menu entry, running or booted system names any more (pins made by hand stay)
+    PrunePins,
+    /// At shutdown, after nix-daemon stopped (nix-ssd.service's ExecStop=): prune-pins, then sync-roots
+    #[command(hide = true)]
+    AtShutdown,
     /// Move the paths `pin` staged into the internal (eMMC) store and register them (run at boot by nix-ssd-pins.service, before the overlay and nix-daemon)
     #[command(hide = true)]
     ApplyPins,
@@ -194,6 +199,13 @@ fn main() -> ExitCode {
     match Cli::parse().cmd {
         Cmd::Pin { paths } => report("pin", pin::pin(&paths)),
         Cmd::ApplyPins => report("apply-pins", apply_pins::apply_pins()),
+        Cmd::PrunePins => report("prune-pins", pin::prune()),
+        Cmd::AtShutdown => {
+            // Pins first: sync-roots then roots only what the pins that remain need.
+            let pruned = report("prune-pins", pin::prune());
+            let synced = report("sync-roots", sync_roots::sync_roots().map(|l| vec![l]));
+            if pruned == ExitCode::SUCCESS { synced } else { pruned }
+        }
         Cmd::Enroll { device } => report("enroll", enroll::enroll(&device)),
         Cmd::SyncRoots => report("sync-roots", sync_roots::sync_roots().map(|l| vec![l])),
         Cmd::Reclaim { gc_args } => {

@@ -110,11 +110,12 @@ pub fn render(p: &Plan) -> Vec<OutFile> {
                 ("PINS", PINS_SERVICE.into()),
                 ("CONDITION", unit_value(&p.primary().target)),
                 ("EXEC", exec.join(" ")),
-                // At shutdown, after nix-daemon stopped: root in the lower store what SSD paths need.
+                // At shutdown, after nix-daemon stopped: drop the pins of systems nothing names
+                // any more, then root in the lower store what SSD paths need.
                 (
                     "EXEC_STOP",
                     if p.mode == Mode::Overlay {
-                        format!("ExecStop={} sync-roots", exec_word(CLI))
+                        format!("ExecStop={} at-shutdown", exec_word(CLI))
                     } else {
                         String::new()
                     },

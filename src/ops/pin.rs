@@ -10,9 +10,12 @@
 //! NixOS the initrd does the rename, so a boot default staged this way boots without the SSD.
 use crate::nix::{self, StorePathError};
 use crate::overlay;
-use crate::paths::{LOWER_STORE, PIN_ROOTS, PIN_STAGING, PIN_STAGING_ROOT, SIGNING_PUB};
+use crate::paths::{
+    BOOT_MENUS, LIVE_SYSTEMS, LOWER_PROFILES, LOWER_STORE, PIN_ROOTS, PIN_STAGING, PIN_STAGING_ROOT, SIGNING_PUB, STORE,
+};
 use crate::pins;
 use crate::sys::{CmdError, Context, IoError, cmd};
+use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
@@ -123,4 +126,79 @@ fn stage(paths: &[String]) -> Result<usize, PinError> {
     names.extend(missing.iter().map(|p| p.trim_start_matches("/nix/store/").to_string()));
     pins::write_manifest(&names)?;
     Ok(missing.len())
+}
+
+/// `nix-ssd prune-pins`: drops the pins of NixOS systems that no profile generation, no boot
+/// menu entry and neither the running nor the booted system names any more (after
+/// `nix-collect-garbage -d`, the next menu rewrite or boot): the lower store's GC may then free
+/// them. Pins made by hand (not a NixOS system) are kept. Runs after each boot loader install
+/// (NixOS module) and at shutdown (nix-ssd.service's `ExecStop=nix-ssd at-shutdown`).
+pub fn prune() -> Result<Vec<String>, PinError> {
+    let mut keep = BTreeSet::new();
+    collect_profile_targets(Path::new(LOWER_PROFILES), 0, &mut keep);
+    for live in LIVE_SYSTEMS {
+        keep.extend(store_target(Path::new(live)));
+    }
+    for menu in BOOT_MENUS {
+        let p = Path::new(menu);
+        let files: Vec<std::path::PathBuf> = if p.is_dir() {
+            fs::read_dir(p).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default()
+        } else {
+            vec![p.to_path_buf()]
+        };
+        for f in files {
+            if let Ok(t) = fs::read_to_string(&f) {
+                keep.extend(pins::systems_in(&t));
+            }
+        }
+    }
+    let pinned = nix::roots(Path::new(PIN_ROOTS));
+    let mut dropped = Vec::new();
+    for p in &pinned {
+        let name = p.trim_start_matches("/nix/store/");
+        if pins::is_generation(name) && !keep.contains(name) {
+            let link = Path::new(PIN_ROOTS).join(name);
+            fs::remove_file(&link).ctx(format!("remove {}", link.display()))?;
+            dropped.push(name.to_string());
+        }
+    }
+    Ok(vec![if dropped.is_empty() {
+        format!("{} pin(s), none of a system that nothing names any more", pinned.len())
+    } else {
+        format!(
+            "dropped {} of {} pin(s), systems no profile generation, boot menu entry or live system names: {}",
+            dropped.len(),
+            pinned.len(),
+            dropped.join(" ")
+        )
+    }])
+}
+
+/// The store path name a link leads to (following links, relative ones included), if any;
+/// the path itself need not exist (an SSD path while the SSD is absent).
+fn store_target(link: &Path) -> Option<String> {
+    let mut at = link.to_path_buf();
+    for _ in 0..8 {
+        let t = fs::read_link(&at).ok()?;
+        let t = if t.is_absolute() { t } else { at.parent()?.join(t) };
+        if let Ok(rest) = t.strip_prefix(STORE) {
+            let name = rest.components().next()?.as_os_str().to_string_lossy().into_owned();
+            return nix::is_store_name(&name).then_some(name);
+        }
+        at = t;
+    }
+    None
+}
+
+/// Every store path a link under the profiles directory leads to (per-user directories too).
+fn collect_profile_targets(dir: &Path, depth: usize, out: &mut BTreeSet<String>) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let p = e.path();
+        match e.file_type() {
+            Ok(t) if t.is_symlink() => out.extend(store_target(&p)),
+            Ok(t) if t.is_dir() && depth < 4 => collect_profile_targets(&p, depth + 1, out),
+            _ => {}
+        }
+    }
 }

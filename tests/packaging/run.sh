@@ -30,7 +30,7 @@ skipped() { [[ " ${PKG_SKIP:-} " == *" $1 "* ]]; }
 CHECK_LOG_DIR=$PKG_LOG; CHECK_VERBOSE=${PKG_VERBOSE:-}
 
 # ------------------------------------------------------------------ setup
-check_log host-packages host_need pkg-config qemu-user groff-base man-db binutils python3 make
+check_log host-packages host_need pkg-config qemu-user groff-base man-db binutils python3 make busybox
 check_log make-build make build
 HOSTBIN=$TOP/target/release
 
@@ -271,7 +271,12 @@ PY
     echo "pre-switch with a failing pin: exit non-zero"
     rm -f "$d/log"; bash -euo pipefail "$d/install.sh" "$sys" || return 1
     log=$(cat "$d/log"); printf 'installer:\n%s\n' "$log"
-    [ "$log" = "$(printf 'nix-ssd pin %s\nloader -g 20 -t 5 -c %s' "$sys" "$sys")" ] || return 1
+    [ "$log" = "$(printf 'nix-ssd pin %s\nloader -g 20 -t 5 -c %s\nnix-ssd prune-pins' "$sys" "$sys")" ] || return 1
+    # a failing prune does not fail the install (the menu is written; the old pins stay)
+    rm -f "$d/log"; printf '#!/bin/sh\necho "nix-ssd $*" >> %s/log\ncase "$1" in prune-pins) exit 1;; esac\n' "$d" > "$d/nix-ssd"
+    bash -euo pipefail "$d/install.sh" "$sys" 2>/dev/null || { echo "a failing prune-pins failed the install"; return 1; }
+    echo "installer with a failing prune-pins: exit 0"
+    printf '#!/bin/sh\necho "nix-ssd $*" >> %s/log\n[ -z "${PIN_FAILS-}" ]\n' "$d" > "$d/nix-ssd"
     rm -f "$d/log"; PIN_FAILS=1 bash -euo pipefail "$d/install.sh" "$sys"; rc=$?
     log=$(cat "$d/log"); printf 'installer with a failing pin (exit %s):\n%s\n' "$rc" "$log"
     [ $rc != 0 ] && [ "$log" = "nix-ssd pin $sys" ]
@@ -347,10 +352,9 @@ nix_check_phase_needs_its_skip() {
         && grep -q '^/proc/cmdline missing: cannot run: No such file or directory' <<<"$out"
 }
 # The module's initrd step (packaging/nix/stage1-pins.sh) on a staged tree, with busybox sh
-# when the host has it (the initrd's shell), else dash.
+# (the scripted initrd's shell; host-packages installs it).
 nix_stage1_pins() {
-    local t=$scratch/stage1 h=0123456789abcdfghijklmnpqrsvwxyz sh
-    sh=$(command -v busybox >/dev/null && echo "busybox sh" || echo sh)
+    local t=$scratch/stage1 h=0123456789abcdfghijklmnpqrsvwxyz sh="busybox sh"
     rm -rf "$t"; mkdir -p "$t/nix/store/$h-kept" "$t/nix/.nix-ssd-pins/root/nix/store/$h-system/bin" \
         "$t/nix/.nix-ssd-pins/root/nix/store/$h-kept" "$t/etc"
     echo init > "$t/nix/.nix-ssd-pins/root/nix/store/$h-system/bin/init"

@@ -110,6 +110,7 @@ let
       (check "${p}: overlay: nix-gc / nix-optimise left to the generator's drop-ins" (attrNames o.services == [ "nixos-upgrade" ]))
       (check "${p}: overlay: nixos-upgrade reads client.env" ((o.services.nixos-upgrade.serviceConfig.EnvironmentFile or null) == [ "-/run/nix-ssd/client.env" ] && elem "nix-ssd.service" (o.services.nixos-upgrade.after or [ ])))
       (check "${p}: overlay: ${loader} installer wrapped: pin, then the loader" ((o.installBootLoader.name or null) == "nix-ssd-install-bootloader" && has "set -e\n${cli} pin \"$1\"\n${loaderCmd} \"$@\"\n" (o.installBootLoader.text or null)))
+      (check "${p}: overlay: after the loader, the pins of systems nothing names are dropped" (has "${loaderCmd} \"$@\"\n# The menu now lists what exists: drop the pins of systems nothing names any more.\n${cli} prune-pins ||" (o.installBootLoader.text or null)))
       (check "${p}: overlay: pin in preSwitchChecks" (has "${cli} pin \"$1\"" (o.preSwitchChecks.nix-ssd-pin or null)))
       (check "${p}: overlay: the initrd moves staged pins into the store" (has "nixSsdMovePins() {" o.postMountCommands && has "\nnixSsdMovePins \"$targetRoot\"\n" o.postMountCommands))
       (check "${p}: build, off, disabled: no initrd step" (all (m: ev.${m}.postMountCommands == "") [ "build" "off" "disabled" ]))
