@@ -53,6 +53,7 @@ step deb deb
 bins=(GENERATOR="$top/target/release/nix-ssd-generator" NIX_SSD_CLI="$top/target/release/nix-ssd" NIX_SSD_DEB="${NIX_SSD_DEB:-}")
 step boot env "${bins[@]}" tests/boot/run.sh
 step store-safety env "${bins[@]}" tests/boot/store-safety.sh
+step long-life env "${bins[@]}" tests/boot/long-life.sh   # rebuilds, rollback, reclaim, GC -d with and without the SSD
 step symlink-safety env "${bins[@]}" tests/boot/symlink-safety.sh
 step faults env "${bins[@]}" tests/boot/faults.sh
 step sync-roots env NIX_SSD_CLI="$top/target/release/nix-ssd" tests/kernel/sync-roots.sh   # 100 000 upper paths, real Nix (the bed's tree)
