@@ -104,6 +104,10 @@ pub const UPPER: &str = "upper";
 pub const WORK: &str = "work";
 pub const STATE: &str = "state";
 pub const RESERVE: &str = "reserve";
+/// In the overlay store's state: how the lower database looked when activate last checked the
+/// SSD's database against the store (size and mtime of `db.sqlite` and its WAL); the check is
+/// skipped while they are unchanged (the lower store cannot have lost a path).
+pub const LOWER_DB_STAMP: &str = "nix-ssd-lower-db.stamp";
 /// Where activation moves upper-layer entries that would shadow the lower store.
 pub const QUARANTINE: &str = "quarantine";
 

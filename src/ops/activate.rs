@@ -145,9 +145,28 @@ fn overlay_mode(dir: Option<&PathBuf>, version: Option<(u32, u32)>, r: &mut Repo
             "no signing key ({e}): `nix-ssd pin` takes only content-addressed paths and paths signed by a trusted key"
         )),
     }
-    let cfg = r.env.nix_config.clone();
-    drop_stale(&cfg, r);
+    // Only when the lower store may have changed since the last check (a boot without the SSD,
+    // pins applied): listing 100 000 valid paths takes ~4 s.
+    let stamp_file = dir.join(STATE).join(paths::LOWER_DB_STAMP);
+    let stamp = lower_db_stamp();
+    if fs::read_to_string(&stamp_file).ok().as_deref() != Some(stamp.as_str()) {
+        let cfg = r.env.nix_config.clone();
+        if drop_stale(&cfg, r) {
+            let _ = crate::sys::fs::write_atomic_mode(&stamp_file, &stamp, 0o600, 0o755);
+        }
+    }
     Ok(true)
+}
+
+/// Size and mtime of the lower database and its WAL: what changes when the lower store does.
+fn lower_db_stamp() -> String {
+    [LOWER_DB.to_string(), format!("{LOWER_DB}-wal")]
+        .iter()
+        .map(|f| match fs::metadata(f) {
+            Ok(m) => format!("{f} {} {}.{}\n", m.len(), m.mtime(), m.mtime_nsec()),
+            Err(_) => format!("{f} none\n"),
+        })
+        .collect()
 }
 
 /// Before the daemon opens the overlay store: drops what the SSD's database lists without its
@@ -155,8 +174,9 @@ fn overlay_mode(dir: Option<&PathBuf>, version: Option<(u32, u32)>, r: &mut Repo
 /// asked about it and takes the lower store as immutable, but the eMMC store's own GC may have
 /// deleted that path while the SSD was away (nothing on the eMMC roots an old generation once it
 /// is unpinned). Such a path, and what references it, is deleted from the overlay store (the
-/// referrers' closures are incomplete): no path stays valid without its files.
-fn drop_stale(nix_config: &[String], r: &mut Report) {
+/// referrers' closures are incomplete): no path stays valid without its files. True when the
+/// SSD's database is known to be consistent afterwards.
+fn drop_stale(nix_config: &[String], r: &mut Report) -> bool {
     let cfg = nix_config.join("\n");
     let run = |tool: &str, args: &[&str], paths: &[String]| -> Result<String, crate::sys::CmdError> {
         let mut c = overlay::trusted_command(tool)?;
@@ -165,7 +185,10 @@ fn drop_stale(nix_config: &[String], r: &mut Report) {
     };
     let listed = match run("nix", &["--extra-experimental-features", "nix-command", "path-info", "--all"], &[]) {
         Ok(o) => o,
-        Err(e) => return r.lines.push(format!("could not list the SSD's valid paths: {e}")),
+        Err(e) => {
+            r.lines.push(format!("could not list the SSD's valid paths: {e}"));
+            return false;
+        }
     };
     let stale: Vec<String> = listed
         .lines()
@@ -174,25 +197,35 @@ fn drop_stale(nix_config: &[String], r: &mut Report) {
         .map(String::from)
         .collect();
     if stale.is_empty() {
-        return;
+        return true;
     }
     let doomed = match run("nix-store", &["--query", "--referrers-closure"], &stale) {
         Ok(o) => o.lines().map(String::from).collect::<Vec<_>>(),
         Err(e) => {
-            return r.lines.push(format!(
+            r.lines.push(format!(
                 "{} path(s) valid on the SSD without their files; could not find their referrers: {e}",
                 stale.len()
             ));
+            return false;
         }
     };
     match run("nix-store", &["--delete", "--ignore-liveness"], &doomed) {
-        Ok(_) => r.lines.push(format!(
+        Ok(_) => {
+            r.lines.push(format!(
             "dropped {} path(s) the SSD's database listed without their files (deleted from the eMMC store while the SSD was away){}: {}",
             stale.len(),
             if doomed.len() > stale.len() { format!(" and {} that reference them", doomed.len() - stale.len()) } else { String::new() },
             stale.iter().take(10).map(|p| p.trim_start_matches("/nix/store/")).collect::<Vec<_>>().join(" ")
-        )),
-        Err(e) => r.lines.push(format!("{} path(s) valid on the SSD without their files; could not drop them: {e}", stale.len())),
+            ));
+            true
+        }
+        Err(e) => {
+            r.lines.push(format!(
+                "{} path(s) valid on the SSD without their files; could not drop them: {e}",
+                stale.len()
+            ));
+            false
+        }
     }
 }
 

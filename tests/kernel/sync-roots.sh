@@ -59,6 +59,13 @@ PY
     check_eq "sync-roots over $N upper paths exits 0" "$rc" 0
     check_has "... and queried them all (their closures hold no lower path)" "$out" "0 eMMC path(s) that SSD paths depend on are rooted"
     info "sync-roots over $N upper paths: $((t1 - t0)) ms"
+    # what activate does at every boot before nix-daemon: list the SSD's valid paths (then one
+    # lstat each) to drop any without files
+    t0=$(now_ms)
+    out=$(c NIX_CONFIG="$conf" nix --extra-experimental-features nix-command path-info --all 2>/dev/null | wc -l)
+    t1=$(now_ms)
+    check_eq "the SSD's database lists the $N paths" "$out" "$N"
+    info "listing the SSD's $N valid paths (activate's check for paths without files): $((t1 - t0)) ms"
     echo "sync-roots: $N upper paths, $((t1 - t0)) ms"
 }
 
