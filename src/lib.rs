@@ -17,4 +17,5 @@ pub mod overlay;
 pub mod paths;
 pub mod pins;
 pub mod reserve;
+pub mod session;
 pub mod sys;

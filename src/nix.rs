@@ -36,15 +36,6 @@ fn parse_version(text: &str) -> Option<(u32, u32)> {
     Some((it.next()??, it.next()??))
 }
 
-/// The Nix setting that puts a path's files on disk before the path is registered valid:
-/// `fsync-store-paths` (Nix 2.25 and later), else the older, coarser `sync-before-registering`.
-pub fn durability_setting(version: Option<(u32, u32)>) -> &'static str {
-    match version {
-        Some(v) if v < (2, 25) => "sync-before-registering = true",
-        _ => "fsync-store-paths = true",
-    }
-}
-
 /// This machine's signing key pair ([`SIGNING_KEY`], [`SIGNING_PUB`]), made once with
 /// `nix-store --generate-binary-cache-key` (the secret root's only). Returns the public key.
 /// Run it before stacking: it runs the Nix tool found through PATH.
@@ -230,17 +221,6 @@ mod tests {
         assert!(!is_store_name("0123456789abcdfghijklmnpqrsvwxyz"));
         assert!(!is_store_name("0123456789abcdfghijklmnpqrsvwxyz-x/../../etc"));
         assert!(!is_store_name("0123456789abcdfghijklmnpqrsvwxyz-a b"));
-    }
-
-    #[test]
-    fn durability_follows_the_nix_version() {
-        assert_eq!(durability_setting(Some((2, 26))), "fsync-store-paths = true");
-        assert_eq!(durability_setting(Some((2, 25))), "fsync-store-paths = true");
-        assert_eq!(durability_setting(Some((2, 24))), "sync-before-registering = true");
-        assert_eq!(durability_setting(Some((2, 18))), "sync-before-registering = true");
-        // unknown version: the current setting
-        assert_eq!(durability_setting(None), "fsync-store-paths = true");
-        assert_eq!(parse_version("nix-daemon (Nix) 2.26.3\n"), Some((2, 26)));
     }
 
     #[test]

@@ -108,6 +108,9 @@ pub const RESERVE: &str = "reserve";
 /// SSD's database against the store (size and mtime of `db.sqlite` and its WAL); the check is
 /// skipped while they are unchanged (the lower store cannot have lost a path).
 pub const LOWER_DB_STAMP: &str = "nix-ssd-lower-db.stamp";
+/// In the overlay store's state: the session marker (`open <time>` from activation until a
+/// clean stop writes `closed <time>`), see [`crate::session`].
+pub const SESSION: &str = "nix-ssd-session";
 /// Where activation moves upper-layer entries that would shadow the lower store.
 pub const QUARANTINE: &str = "quarantine";
 

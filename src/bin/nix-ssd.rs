@@ -5,7 +5,7 @@ use nix_ssd_generator::generator::config::{Config, DeviceSpec, Mode, Tag};
 use nix_ssd_generator::generator::sources::{self, Root};
 use nix_ssd_generator::ops::activate::{self, Request};
 use nix_ssd_generator::ops::reclaim::ReclaimError;
-use nix_ssd_generator::ops::{apply_pins, enroll, lvm, pin, preview, reclaim, setup, status, sync_roots};
+use nix_ssd_generator::ops::{apply_pins, at_shutdown, enroll, lvm, pin, preview, reclaim, setup, status, sync_roots};
 use nix_ssd_generator::overlay;
 use nix_ssd_generator::paths::REMOUNT_HOOK_NAME;
 use std::path::PathBuf;
@@ -72,7 +72,7 @@ enum Cmd {
     },
     /// Drop the pins of NixOS systems that no profile generation, boot menu entry, running or booted system names any more (pins made by hand stay)
     PrunePins,
-    /// At shutdown, after nix-daemon stopped (nix-ssd.service's ExecStop=): prune-pins, then sync-roots
+    /// At shutdown, after nix-daemon stopped (nix-ssd.service's ExecStop=): prune-pins, sync-roots, then sync the SSD and close the session
     #[command(hide = true)]
     AtShutdown,
     /// Move the paths `pin` staged into the internal (eMMC) store and register them (run at boot by nix-ssd-pins.service, before the overlay and nix-daemon)
@@ -200,12 +200,7 @@ fn main() -> ExitCode {
         Cmd::Pin { paths } => report("pin", pin::pin(&paths)),
         Cmd::ApplyPins => report("apply-pins", apply_pins::apply_pins()),
         Cmd::PrunePins => report("prune-pins", pin::prune()),
-        Cmd::AtShutdown => {
-            // Pins first: sync-roots then roots only what the pins that remain need.
-            let pruned = report("prune-pins", pin::prune());
-            let synced = report("sync-roots", sync_roots::sync_roots().map(|l| vec![l]));
-            if pruned == ExitCode::SUCCESS { synced } else { pruned }
-        }
+        Cmd::AtShutdown => report("at-shutdown", at_shutdown::at_shutdown()),
         Cmd::Enroll { device } => report("enroll", enroll::enroll(&device)),
         Cmd::SyncRoots => report("sync-roots", sync_roots::sync_roots().map(|l| vec![l])),
         Cmd::Reclaim { gc_args } => {

@@ -9,13 +9,15 @@ use crate::nix::{self, EnvFile};
 use crate::overlay::{self, OverlayError};
 use crate::paths::{self, BUILD_DIR_MODE, CACHE_USER_MODE, LOWER_DB, LOWER_DB_DIR, STATE, STORE, UPPER};
 use crate::reserve;
+use crate::session::{self, Session};
 use crate::sys::fs::{child_dir, open_dir_at};
 use crate::sys::mount::{self, is_mountpoint};
-use crate::sys::{Context, IoError, users};
+use crate::sys::{Context, IoError, cmd, users};
 use std::fs;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -67,7 +69,7 @@ pub fn activate(req: &Request) -> Result<Report, ActivateError> {
     // Asked before stacking: afterwards a `nix-daemon` found through PATH could resolve into
     // the upper layer.
     let version = nix::version();
-    let overlay_up = req.mode == Mode::Overlay && overlay_mode(mounted(&req.overlay_dir), version, &mut r)?;
+    let overlay_up = req.mode == Mode::Overlay && overlay_mode(mounted(&req.overlay_dir), &mut r)?;
     match mounted(&req.build_dir) {
         Some(b) => build_dir(b, version, &mut r),
         None => r.lines.push("the build subvolume is not mounted; builds stay on eMMC".into()),
@@ -109,7 +111,7 @@ fn foreign(dirs: &[&PathBuf]) -> Option<String> {
 }
 
 /// Overlay mode: stack the overlay and name its store to the daemon. Ok(true) if it is up.
-fn overlay_mode(dir: Option<&PathBuf>, version: Option<(u32, u32)>, r: &mut Report) -> Result<bool, ActivateError> {
+fn overlay_mode(dir: Option<&PathBuf>, r: &mut Report) -> Result<bool, ActivateError> {
     let Some(dir) = dir else {
         r.lines.push("the overlay subvolume is not mounted; the store stays on eMMC".into());
         return Ok(false);
@@ -134,9 +136,10 @@ fn overlay_mode(dir: Option<&PathBuf>, version: Option<(u32, u32)>, r: &mut Repo
     r.env.nix_config.push(format!("store = {url}"));
     // The SSD can vanish while running (pulled, power, USB reset). Nix fsyncs its database but
     // not a path's files: measured after a device_del, a path added just before was valid in
-    // the database and missing from the store. Make Nix sync the files before it registers a
-    // path.
-    r.env.nix_config.push(nix::durability_setting(version).into());
+    // the database and missing from the store. Rather than an fsync per file while running
+    // (`fsync-store-paths`: 2.7× the import time on the modelled board, and builds not covered),
+    // the paths of a session that did not end cleanly are verified at the next activation
+    // (`check_store` below, `crate::session`).
     // What the daemon builds is signed with this machine's key, so that `nix-ssd pin` can tell
     // it from a path someone put into the SSD's database elsewhere.
     match key {
@@ -145,14 +148,24 @@ fn overlay_mode(dir: Option<&PathBuf>, version: Option<(u32, u32)>, r: &mut Repo
             "no signing key ({e}): `nix-ssd pin` takes only content-addressed paths and paths signed by a trusted key"
         )),
     }
-    // Only when the lower store may have changed since the last check (a boot without the SSD,
-    // pins applied): listing 100 000 valid paths takes ~4 s.
+    // The SSD's database against the store, before the daemon opens it: when the lower store
+    // may have lost paths since the last check (a boot without the SSD; listing 100 000 valid
+    // paths takes ~4 s, so not at every boot) and after an unclean stop (pulled, power lost).
     let stamp_file = dir.join(STATE).join(paths::LOWER_DB_STAMP);
     let stamp = lower_db_stamp();
-    if fs::read_to_string(&stamp_file).ok().as_deref() != Some(stamp.as_str()) {
+    let lower_changed = fs::read_to_string(&stamp_file).ok().as_deref() != Some(stamp.as_str());
+    let since = match session::read(dir) {
+        Session::Open(t) => Some(t.saturating_sub(session::CLOCK_MARGIN_SECS)),
+        _ => None,
+    };
+    let checked = !(lower_changed || since.is_some()) || {
         let cfg = r.env.nix_config.clone();
-        if drop_stale(&cfg, r) {
-            let _ = crate::sys::fs::write_atomic_mode(&stamp_file, &stamp, 0o600, 0o755);
+        check_store(&cfg, since, r)
+    };
+    if checked {
+        let _ = crate::sys::fs::write_atomic_mode(&stamp_file, &stamp, 0o600, 0o755);
+        if let Err(e) = session::open(dir) {
+            r.lines.push(format!("could not open the session marker ({e}): the next boot checks again"));
         }
     }
     Ok(true)
@@ -169,64 +182,122 @@ fn lower_db_stamp() -> String {
         .collect()
 }
 
-/// Before the daemon opens the overlay store: drops what the SSD's database lists without its
-/// files. The overlay store registers a lower path in the SSD's database the first time it is
-/// asked about it and takes the lower store as immutable, but the eMMC store's own GC may have
-/// deleted that path while the SSD was away (nothing on the eMMC roots an old generation once it
-/// is unpinned). Such a path, and what references it, is deleted from the overlay store (the
-/// referrers' closures are incomplete): no path stays valid without its files. True when the
-/// SSD's database is known to be consistent afterwards.
-fn drop_stale(nix_config: &[String], r: &mut Report) -> bool {
+/// Drops from the overlay store what is valid there without its files, before the daemon
+/// opens it: (1) a path the SSD's database lists that is in neither layer — the overlay store
+/// registers a lower path there when asked about it and takes the lower store as immutable,
+/// but the eMMC store's own GC may have freed it while the SSD was away; (2) with `since`
+/// (an unclean stop), a path registered since then whose files do not hash to what the
+/// database says (Nix registers a path before its files are synced). Such paths and what
+/// references them (incomplete closures) are deleted from the overlay store. True when the
+/// store is known to be consistent afterwards.
+fn check_store(nix_config: &[String], since: Option<u64>, r: &mut Report) -> bool {
     let cfg = nix_config.join("\n");
-    let run = |tool: &str, args: &[&str], paths: &[String]| -> Result<String, crate::sys::CmdError> {
+    let nix = |tool: &str, args: &[&str], paths: &[String]| -> Result<Command, crate::sys::CmdError> {
         let mut c = overlay::trusted_command(tool)?;
         c.args(args).args(paths).env_remove("NIX_REMOTE").env("NIX_CONFIG", &cfg);
-        crate::sys::cmd::output(&mut c)
+        Ok(c)
     };
-    let listed = match run("nix", &["--extra-experimental-features", "nix-command", "path-info", "--all"], &[]) {
+    let listed = nix("nix", &["--extra-experimental-features", "nix-command", "path-info", "--json", "--all"], &[])
+        .and_then(|mut c| cmd::output(&mut c));
+    let listed = match listed {
         Ok(o) => o,
         Err(e) => {
             r.lines.push(format!("could not list the SSD's valid paths: {e}"));
             return false;
         }
     };
-    let stale: Vec<String> = listed
-        .lines()
-        .filter(|p| p.strip_prefix("/nix/store/").is_some_and(nix::is_store_name))
-        .filter(|p| fs::symlink_metadata(p).is_err())
-        .map(String::from)
-        .collect();
-    if stale.is_empty() {
+    let (stale, suspects) = judge_listing(&listed, since, |p| fs::symlink_metadata(p).is_ok());
+    let mut bad = stale.clone();
+    for batch in suspects.chunks(super::pin::BATCH) {
+        match nix("nix-store", &["--verify-path"], batch).and_then(|mut c| cmd::outputs(&mut c)) {
+            Ok(out) => bad.extend(modified_paths(&String::from_utf8_lossy(&out.stderr))),
+            Err(e) => {
+                r.lines.push(format!("could not verify the paths registered since the unclean stop: {e}"));
+                return false;
+            }
+        }
+    }
+    if since.is_some() {
+        r.lines.push(format!(
+            "the SSD was not stopped cleanly: verified the {} path(s) registered since, {} did not reach the disk whole",
+            suspects.len(),
+            bad.len() - stale.len()
+        ));
+    }
+    if bad.is_empty() {
         return true;
     }
-    let doomed = match run("nix-store", &["--query", "--referrers-closure"], &stale) {
+    let doomed = match nix("nix-store", &["--query", "--referrers-closure"], &bad).and_then(|mut c| cmd::output(&mut c))
+    {
         Ok(o) => o.lines().map(String::from).collect::<Vec<_>>(),
         Err(e) => {
             r.lines.push(format!(
                 "{} path(s) valid on the SSD without their files; could not find their referrers: {e}",
-                stale.len()
+                bad.len()
             ));
             return false;
         }
     };
-    match run("nix-store", &["--delete", "--ignore-liveness"], &doomed) {
+    match nix("nix-store", &["--delete", "--ignore-liveness"], &doomed).and_then(|mut c| cmd::output(&mut c)) {
         Ok(_) => {
             r.lines.push(format!(
-            "dropped {} path(s) the SSD's database listed without their files (deleted from the eMMC store while the SSD was away){}: {}",
-            stale.len(),
-            if doomed.len() > stale.len() { format!(" and {} that reference them", doomed.len() - stale.len()) } else { String::new() },
-            stale.iter().take(10).map(|p| p.trim_start_matches("/nix/store/")).collect::<Vec<_>>().join(" ")
+                "dropped {} path(s) the SSD's database listed without their files{}: {}",
+                bad.len(),
+                if doomed.len() > bad.len() {
+                    format!(" and {} that reference them", doomed.len() - bad.len())
+                } else {
+                    String::new()
+                },
+                bad.iter().take(10).map(|p| p.trim_start_matches("/nix/store/")).collect::<Vec<_>>().join(" ")
             ));
             true
         }
         Err(e) => {
-            r.lines.push(format!(
-                "{} path(s) valid on the SSD without their files; could not drop them: {e}",
-                stale.len()
-            ));
+            r.lines
+                .push(format!("{} path(s) valid on the SSD without their files; could not drop them: {e}", bad.len()));
             false
         }
     }
+}
+
+/// From `nix path-info --json --all`: the listed paths that are not there, and those that are
+/// and were registered at or after `since` (to verify). Both orders Nix has printed: an object
+/// keyed by path (2.19 and later) or an array of objects with `path`.
+fn judge_listing(json: &str, since: Option<u64>, exists: impl Fn(&str) -> bool) -> (Vec<String>, Vec<String>) {
+    let v: serde_json::Value = serde_json::from_str(json).unwrap_or(serde_json::Value::Null);
+    let entries: Vec<(String, &serde_json::Value)> = match &v {
+        serde_json::Value::Object(m) => m.iter().map(|(k, i)| (k.clone(), i)).collect(),
+        serde_json::Value::Array(a) => {
+            a.iter().filter_map(|i| Some((i.get("path")?.as_str()?.to_string(), i))).collect()
+        }
+        _ => Vec::new(),
+    };
+    let (mut stale, mut suspects) = (Vec::new(), Vec::new());
+    for (p, info) in entries {
+        if !p.strip_prefix("/nix/store/").is_some_and(nix::is_store_name) {
+            continue;
+        }
+        if !exists(&p) {
+            stale.push(p);
+        } else if let Some(t) = since {
+            // no registration time: treat as recent
+            if info.get("registrationTime").and_then(|x| x.as_u64()).is_none_or(|rt| rt >= t) {
+                suspects.push(p);
+            }
+        }
+    }
+    (stale, suspects)
+}
+
+/// The paths `nix-store --verify-path` reports as modified (`path '…' was modified! …`).
+fn modified_paths(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter(|l| l.contains("was modified!"))
+        .filter_map(|l| l.split('\'').nth(1))
+        .filter(|p| p.strip_prefix("/nix/store/").is_some_and(nix::is_store_name))
+        .map(String::from)
+        .collect()
 }
 
 /// Stacks the overlay on /nix/store (unless it is already there). Returns the daemon's store URL.
@@ -405,4 +476,34 @@ fn bind_cache(cache: &Path, user: &str, r: &mut Report) -> Result<(), IoError> {
     // per-mount flags); it is not remounted through the user's path, which they may change.
     r.lines.push(format!("cache for {user}: {} on {}", src.display(), target.display()));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "/nix/store/0123456789abcdfghijklmnpqrsvwxyz-a";
+    const B: &str = "/nix/store/1123456789abcdfghijklmnpqrsvwxyz-b";
+    const C: &str = "/nix/store/2123456789abcdfghijklmnpqrsvwxyz-c";
+
+    #[test]
+    fn listing_names_the_missing_and_the_recent() {
+        let json = format!(
+            r#"{{"{A}": {{"registrationTime": 100}}, "{B}": {{"registrationTime": 200}}, "{C}": {{"registrationTime": 300}}}}"#
+        );
+        let there = |p: &str| p != C;
+        assert_eq!(judge_listing(&json, None, there), (vec![C.to_string()], vec![]));
+        assert_eq!(judge_listing(&json, Some(200), there), (vec![C.to_string()], vec![B.to_string()]));
+        let array = format!(r#"[{{"path": "{A}", "registrationTime": 100}}, {{"path": "{B}"}}]"#);
+        assert_eq!(judge_listing(&array, Some(150), |_| true), (vec![], vec![B.to_string()]));
+        assert_eq!(judge_listing("not json", Some(0), |_| true), (vec![], vec![]));
+    }
+
+    #[test]
+    fn verify_path_reports_are_read() {
+        let err = format!(
+            "checking path '{A}'...\nerror: path '{B}' was modified! expected hash 'sha256:x', got 'sha256:y'\npath '../x' was modified!\n"
+        );
+        assert_eq!(modified_paths(&err), vec![B.to_string()]);
+    }
 }

@@ -4,6 +4,7 @@
 //! The command line (clap) lives in `src/bin/nix-ssd.rs`.
 pub mod activate;
 pub mod apply_pins;
+pub mod at_shutdown;
 pub mod enroll;
 pub mod lvm;
 pub mod pin;

@@ -86,6 +86,13 @@ pub fn status(cmd: &mut Command) -> Result<(), CmdError> {
     if st.success() { Ok(()) } else { Err(failed(cmd, st, b"")) }
 }
 
+/// Runs `cmd` capturing stdout and stderr in full, whatever its exit status (a command whose
+/// messages name what it found, such as `nix-store --verify-path`); an error only if it cannot
+/// be started.
+pub fn outputs(cmd: &mut Command) -> Result<std::process::Output, CmdError> {
+    cmd.output().map_err(|source| CmdError::Spawn { cmd: shown(cmd), source })
+}
+
 /// Runs `cmd` for what it prints, whatever its exit status (a probe such as `blkid`, which
 /// exits 2 when it finds nothing); an error only if it cannot be started.
 pub fn probe(cmd: &mut Command) -> Result<String, CmdError> {

@@ -13,9 +13,13 @@
 #   q1  SSD present: add R1, sync, add R2, then the SSD is pulled (device_del)
 #   q2  no SSD at boot; it appears late (device_add) while nix-daemon runs
 #   q3  SSD back: what was valid before the removal
+#   q4  SSD: a 9-path closure imported, the SSD pulled as soon as the import returns
+#   q5  SSD back: each imported path valid and whole, or not valid; a 2000-file build, pulled
+#   q6  SSD back: the built path valid and whole, or not valid
+#   (q4-q6 FAULT_ROUNDS times: FAULT_ROUNDS=5 for the full series)
 # Every step: the machine is up, Nix works, `nix-store --verify --check-contents` is clean and
 # every path the database calls valid is present (`nix path-info --all`).
-# Usage: sudo tests/boot/faults.sh   (binaries: GENERATOR=…, NIX_SSD_CLI=…, NIX_SSD_DEB=…)
+# Usage: sudo [FAULT_ROUNDS=5] tests/boot/faults.sh   (binaries: GENERATOR=…, NIX_SSD_CLI=…, NIX_SSD_DEB=…)
 # Last line: "faults: N passed, M failed".
 set -uo pipefail
 CHECK_SUITE=faults; . "$(dirname "$0")/../lib/check.sh"; need_root
@@ -231,8 +235,45 @@ ok $S "add H on the SSD" has $S "add H" '^rc=0 /nix/store/'
 ok $S "status: healthy (exit 0)" has $S status '^rc=0 '
 ok $S "no failed units" has $S failed-units '^ *$'
 
+# ---- pulled right after an import, right after a build (FAULT_ROUNDS times; 5 for the full
+# series, 1 in the test command): no path may stay valid without its whole files
+rounds=()
+for r in $(seq 1 "${FAULT_ROUNDS:-1}"); do
+    sfx=$([ "$r" = 1 ] || echo ".$r"); rounds+=("q4$sfx" "q5$sfx" "q6$sfx")
+    qstep "q4$sfx" yes
+    S=f-q4$sfx
+    booted $S
+    ok $S "overlay on /nix/store" has $S store-top '^ssd-overlay$'
+    ok $S "a 9-path closure exported and deleted again" has $S "imp prepared" '^9 paths, [0-9]+ MiB exported, deleted again: [1-9]'
+    ok $S "import returned 0" has $S import '^rc=0 9 paths'
+    ok $S "the guest saw the SSD go right after (device_del)" has $S device_del-seen-ms '^[0-9]+$'
+    ok $S "the guest shut down by itself (qemu exit 0)" step_rc_zero "q4$sfx"
+
+    qstep "q5$sfx" yes
+    S=f-q5$sfx
+    booted $S
+    ok $S "activation found the unclean stop and verified what it registered" has $S activation-check 'not stopped cleanly: verified the [0-9]+ path'
+    ok $S "every imported path valid with its whole files, or not valid" has $S "closure imp" '^9 paths, .* 0 valid but not whole$'
+    clean_store $S verify-1
+    ok $S "status: healthy (exit 0) before the next pull" has $S status '^rc=0 '
+    ok $S "no failed units before the next pull" has $S failed-before-pull '^ *$'
+    ok $S "a build of 2000 files returned 0" has $S build '^rc=0 /nix/store/'
+    ok $S "the guest saw the SSD go right after (device_del)" has $S device_del-seen-ms '^[0-9]+$'
+    ok $S "the guest shut down by itself (qemu exit 0)" step_rc_zero "q5$sfx"
+
+    qstep "q6$sfx" yes
+    S=f-q6$sfx
+    booted $S
+    ok $S "activation found the unclean stop and verified what it registered" has $S activation-check 'not stopped cleanly: verified the [0-9]+ path'
+    ok $S "the built path valid with its whole files, or not valid" has $S "closure many" '^1 paths, .* 0 valid but not whole$'
+    clean_store $S verify-1
+    ok $S "status: healthy (exit 0)" has $S status '^rc=0 '
+    ok $S "no failed units" has $S failed-units '^ *$'
+    grep -h "^closure" "$BED_LOG/f-q5$sfx.report" "$BED_LOG/f-q6$sfx.report" | sed "s/^/  round $r: /"
+done
+
 echo "faults boots (ms): ${STEP_MS[*]}; series wall $(( $(now_ms) - t_series )) ms"
-for s in n1 n2 n3 n4 q1 q2 q3; do
+for s in n1 n2 n3 n4 q1 q2 q3 "${rounds[@]}"; do
     if [[ " ${BOOT_FAILED[*]} " == *" f-$s "* ]]; then
         echo "--- report of f-$s"; cat "$BED_LOG/f-$s.report"; echo "--- console tail"; tail -20 "$BED_LOG/f-$s.console"
     fi
