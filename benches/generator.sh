@@ -79,8 +79,8 @@ TMO=${TMO:-90s}
 # Not reproducible with fstab: nix-ssd.service, its multi-user.target.wants link
 # and the nix-daemon.{service,socket} drop-ins (ours writes strictly more files).
 cat >"$W/fstab" <<EOF
-LABEL=NIX_SSD /mnt/nix-ssd/overlay btrfs subvol=@overlay,compress=zstd,noatime,nofail,x-systemd.device-timeout=$TMO 0 0
-LABEL=NIX_SSD /mnt/nix-ssd/build   btrfs subvol=@build,compress=zstd,noatime,nofail,x-systemd.device-timeout=$TMO 0 0
+LABEL=NIX_SSD /mnt/nix-ssd/overlay btrfs subvol=@overlay,noatime,nofail,x-systemd.device-timeout=$TMO 0 0
+LABEL=NIX_SSD /mnt/nix-ssd/build   btrfs subvol=@build,noatime,nofail,x-systemd.device-timeout=$TMO 0 0
 EOF
 mkdir -p "$W/pref/n" "$W/pref/e" "$W/pref/l"
 env SYSTEMD_PROC_CMDLINE="$CMDLINE" SYSTEMD_FSTAB="$W/fstab" SYSTEMD_IN_INITRD=0 SYSTEMD_LOG_TARGET=console \

@@ -165,10 +165,8 @@ pub fn check_unit_text(path: &str, text: &str) -> Result<Vec<(String, String, St
         if get("Type") != "btrfs" {
             return Err(format!("{path}: Type= is not btrfs"));
         }
-        if !get("Options").ends_with(",compress=zstd,noatime,nosuid,nodev,nofail")
-            || !get("Options").starts_with("subvol=")
-        {
-            return Err(format!("{path}: Options= is not subvol=…,compress=zstd,noatime,nosuid,nodev,nofail"));
+        if !get("Options").ends_with(",noatime,nosuid,nodev,nofail") || !get("Options").starts_with("subvol=") {
+            return Err(format!("{path}: Options= is not subvol=…,noatime,nosuid,nodev,nofail"));
         }
     }
     Ok(seen)

@@ -61,7 +61,7 @@ step lvm env "${bins[@]}" tests/lvm/run.sh
 step bench benches/generator.sh
 # The native I/O bench, quick form (3 configurations, 1 round, ~3 min; figures only): the full
 # form is `benches/native/run.sh` (9 configurations x 5 rounds, ~26 min), see its README.
-step native-bench env NIX_SSD_CLI="$top/target/release/nix-ssd" ROUNDS=1 CONFIGS="emmc default c-none" benches/native/run.sh
+step native-bench env NIX_SSD_CLI="$top/target/release/nix-ssd" ROUNDS=1 CONFIGS="emmc default plain-default" benches/native/run.sh
 echo; echo "=== summary"
 for r in "${results[@]}"; do
     case $r in ok\ *) pass "${r#ok }" ;; FAIL\ *) fail "${r#FAIL }" ;; *) info "${r#skipped }: skipped" ;; esac

@@ -3,7 +3,7 @@
 # host kernel, the board's devices modelled by blkio-throttled loop devices and its memory by a
 # memory cgroup. Figures only: it fails only when a workload itself fails. See README.md.
 #   benches/native/run.sh                       full form: 5 rounds of every configuration
-#   ROUNDS=1 CONFIGS="emmc default c-none" benches/native/run.sh     quick form
+#   ROUNDS=1 CONFIGS="emmc default plain-default" benches/native/run.sh     quick form
 # Env: ROUNDS (5), CONFIGS (see one.sh cfg_spec), CAND_COMPRESS / CAND_DURABILITY (`cand` and
 # the `plain` yardstick; none / foc), COMP_DURABILITY (durability of the c-* configurations), RES (results dir, default target/native-bench; emptied), KEEP_INPUTS=1 (keep
 # the inputs in /dev/shm for the next run), NIX_SSD_CLI (default: cargo build --release --locked).

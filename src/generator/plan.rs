@@ -55,7 +55,7 @@ pub struct SubvolMount {
 impl SubvolMount {
     pub fn options(&self) -> String {
         // nosuid,nodev: nothing on the SSD elevates (a setuid file, a device node)
-        format!("subvol={},compress=zstd,noatime,nosuid,nodev,nofail", self.subvolume)
+        format!("subvol={},noatime,nosuid,nodev,nofail", self.subvolume)
     }
 }
 
