@@ -59,10 +59,10 @@ PY
     check_eq "sync-roots over $N upper paths exits 0" "$rc" 0
     check_has "... and queried them all (their closures hold no lower path)" "$out" "0 eMMC path(s) that SSD paths depend on are rooted"
     info "sync-roots over $N upper paths: $((t1 - t0)) ms"
-    # what activate does at every boot before nix-daemon: list the SSD's valid paths (then one
-    # lstat each) to drop any without files
+    # what activate does before nix-daemon after a boot without the SSD or an unclean stop:
+    # list the SSD's valid paths with their registration times (then one lstat each)
     t0=$(now_ms)
-    out=$(c NIX_CONFIG="$conf" nix --extra-experimental-features nix-command path-info --all 2>/dev/null | wc -l)
+    out=$(c NIX_CONFIG="$conf" nix --extra-experimental-features nix-command path-info --json --all 2>/dev/null | grep -o '"registrationTime"' | wc -l)
     t1=$(now_ms)
     check_eq "the SSD's database lists the $N paths" "$out" "$N"
     info "listing the SSD's $N valid paths (activate's check for paths without files): $((t1 - t0)) ms"
