@@ -164,9 +164,13 @@ fn overlay_mode(dir: Option<&PathBuf>, r: &mut Report) -> Result<bool, ActivateE
     };
     if checked {
         let _ = crate::sys::fs::write_atomic_mode(&stamp_file, &stamp, 0o600, 0o755);
-        if let Err(e) = session::open(dir) {
-            r.lines.push(format!("could not open the session marker ({e}): the next boot checks again"));
-        }
+    }
+    // The session is open from here: an unclean stop is verified at the next activation. After
+    // a failed check an open session keeps its start, so that the next check covers both.
+    if (checked || since.is_none())
+        && let Err(e) = session::open(dir)
+    {
+        r.lines.push(format!("could not write the session marker ({e}): an unclean stop may go unverified"));
     }
     Ok(true)
 }
