@@ -37,14 +37,14 @@ E = os.environ.get
 cd, cc, cdu = E("COMP_DURABILITY", "foc"), E("CAND_COMPRESS", "none"), E("CAND_DURABILITY", "foc")
 co = f", mount options +{E('CAND_OPTS')}" if E("CAND_OPTS") else ""
 DUR = {"foc": "flushoncommit + fsync-metadata = false", "none": "no durability setting",
-       "sbr": "sync-before-registering", "default": "fsync-store-paths"}
-COMP = {"none": "no compression", "default": "compress=zstd (level 3)"}
+       "sbr": "sync-before-registering", "default": "activate's (no durability setting: an unclean stop is verified at the next activation)"}
+COMP = {"none": "no compression", "default": "the generator's (no compression)"}
 DESC = {
     "emmc": "reference: ext4 eMMC store, Nix defaults, through nix-daemon (builds in /tmp on the eMMC)",
-    "default": "the project as it is: nix-ssd setup, the generator's mounts (compress=zstd = zstd:3, noatime), activate (overlay, fsync-store-paths)",
-    "d-none": "CANDIDATE: default without fsync-store-paths (no durability setting)",
-    "d-sbr": "CANDIDATE: default with sync-before-registering instead of fsync-store-paths",
-    "d-foc": "CANDIDATE: default with btrfs flushoncommit + fsync-metadata = false, no fsync-store-paths",
+    "default": "the project as it is: nix-ssd setup, the generator's mounts (noatime, no compression), activate (overlay, no durability setting)",
+    "d-none": "default with no durability setting (= default since it sets none)",
+    "d-sbr": "CANDIDATE: default with sync-before-registering",
+    "d-foc": "CANDIDATE: default with btrfs flushoncommit + fsync-metadata = false",
     "c-none": f"CANDIDATE: no compression, {DUR.get(cd, cd)}",
     "c-zstd1": f"CANDIDATE: compress=zstd:1, {DUR.get(cd, cd)}",
     "c-zstd3": f"CANDIDATE: compress=zstd:3, {DUR.get(cd, cd)}",
