@@ -81,6 +81,10 @@ pub fn daemon_pid() -> Option<u32> {
     None
 }
 
+/// Store paths per Nix command line (about 60 bytes each: far below ARG_MAX; one argument list
+/// of every upper path failed with E2BIG past ~26 000 of them).
+pub const ARG_BATCH: usize = 4096;
+
 /// Is `n` a store path's name (`<32 hash chars>-<name>`, the name of Nix's characters: no `/`)?
 pub fn is_store_name(n: &str) -> bool {
     n.len() > 33

@@ -212,7 +212,7 @@ fn check_store(nix_config: &[String], since: Option<u64>, r: &mut Report) -> boo
     };
     let (stale, suspects) = judge_listing(&listed, since, |p| fs::symlink_metadata(p).is_ok());
     let mut bad = stale.clone();
-    for batch in suspects.chunks(super::pin::BATCH) {
+    for batch in suspects.chunks(nix::ARG_BATCH) {
         match nix("nix-store", &["--verify-path"], batch).and_then(|mut c| cmd::outputs(&mut c)) {
             Ok(out) => bad.extend(modified_paths(&String::from_utf8_lossy(&out.stderr))),
             Err(e) => {

@@ -4,7 +4,7 @@
 //! store is then nobody's lower layer and nobody holds its database: the one time it may change.
 //! Each step can be repeated after a power loss: a rename is atomic, a path already in the
 //! store is kept, registration is idempotent, and the manifest goes last.
-use super::pin::{BATCH, PinError};
+use super::pin::PinError;
 use crate::nix;
 use crate::overlay;
 use crate::paths::{APPLY_VIEW, NIX_DIR, PIN_MANIFEST, PIN_STAGING, PIN_STAGING_ROOT, STORE};
@@ -44,7 +44,7 @@ pub fn apply_pins() -> Result<Vec<String>, PinError> {
     let present: Vec<&String> = names.iter().filter(|n| !m.absent.contains(n)).collect();
     // What the staging store knows of them (its database; the files have moved).
     let mut reg = String::new();
-    for batch in present.chunks(BATCH) {
+    for batch in present.chunks(nix::ARG_BATCH) {
         let mut dump = nix::command("nix-store");
         dump.args(["--store", &pins::store_url(), "--dump-db"])
             .args(batch.iter().map(|n| format!("{STORE}/{n}")))

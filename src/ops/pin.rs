@@ -21,9 +21,6 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::process::Command;
 
-/// Store paths per command line (about 60 bytes each: far below ARG_MAX).
-pub const BATCH: usize = 4096;
-
 #[derive(Debug, thiserror::Error)]
 pub enum PinError {
     #[error(transparent)]
@@ -97,7 +94,7 @@ fn stage(paths: &[String]) -> Result<usize, PinError> {
     // The paths the lower store has are registered in the staging store without their files,
     // so that `nix copy` takes them as there and copies only what the lower store lacks.
     let mut reg = String::new();
-    for batch in present.chunks(BATCH) {
+    for batch in present.chunks(nix::ARG_BATCH) {
         reg += &cmd::output(via_daemon("nix-store")?.arg("--dump-db").args(batch))?;
     }
     if !reg.is_empty() {
@@ -105,7 +102,7 @@ fn stage(paths: &[String]) -> Result<usize, PinError> {
         load.args(["--store", &to, "--load-db"]).env_remove("NIX_REMOTE").env_remove("NIX_CONFIG");
         cmd::output_with_input(&mut load, reg.as_bytes())?;
     }
-    for batch in missing.chunks(BATCH) {
+    for batch in missing.chunks(nix::ARG_BATCH) {
         let mut copy = overlay::trusted_command("nix")?;
         // Signatures checked: a path the SSD's database lists but this machine did not build
         // (its key) nor substitute (the configured keys), and that is not content-addressed, is

@@ -9,9 +9,6 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 
-/// Store paths per `nix-store --query` (about 60 bytes each: far below ARG_MAX).
-const BATCH: usize = 4096;
-
 #[derive(Debug, thiserror::Error)]
 pub enum SyncRootsError {
     #[error(transparent)]
@@ -47,7 +44,7 @@ pub fn sync_roots() -> Result<String, SyncRootsError> {
         // In batches: one argument list of every upper path fails past ~26 000 of them
         // (E2BIG, measured with 40 000).
         let mut out = String::new();
-        for batch in upper_paths.chunks(BATCH) {
+        for batch in upper_paths.chunks(nix::ARG_BATCH) {
             out += &cmd::output(
                 overlay::trusted_command("nix-store")?
                     .args(["--query", "--requisites"])
