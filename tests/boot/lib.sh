@@ -229,6 +229,28 @@ series_layer() {
     fi
     echo "$L"
 }
+# series_boot SERIES PREFIX W LAYER SSD-IMG NAME SSD(yes|no|late): one nspawn boot of a reboot
+# series whose guest state persists in $W/upper, with the SSD image on a loop device (late: the
+# device is there, its by-label link is not; the loop device is named in out/loopdev). The
+# report goes to $BED_LOG/PREFIX-NAME.report; BOOT_MS is the boot's wall time.
+series_boot() {
+    local series=$1 prefix=$2 w=$3 layer=$4 img=$5 name=$6 ssd=$7 loop="" extra=() t0 rc
+    rm -rf "$w/out"/* "$w/devdisk/by-label"/*; echo "$name" > "$w/out/step"
+    if [ "$ssd" != no ]; then
+        loop=$(losetup --find --show "$img") || die "losetup failed"; BED_LOOPS+=("$loop")
+        [ "$ssd" = yes ] && ln -s "$loop" "$w/devdisk/by-label/NIX_SSD"
+        echo "$loop" > "$w/out/loopdev"
+        extra=(--bind="$loop" --bind="$w/devdisk:/dev/disk")
+    fi
+    t0=$(now_ms)
+    nspawn_layers "$layer:$(lowerdirs yes)" "$w" "${extra[@]}" /usr/sbin/nixos-like-init \
+        > "$BED_LOG/$prefix-$name.console" 2>&1 < /dev/null
+    rc=$?
+    BOOT_MS=$(( $(now_ms) - t0 ))
+    if [ -n "$loop" ]; then losetup -d "$loop"; BED_LOOPS=("${BED_LOOPS[@]/$loop}"); fi
+    sed -n '/^HARNESS-BEGIN/,/^HARNESS-END/p' "$w/out/report" 2>/dev/null > "$BED_LOG/$prefix-$name.report"
+    log "$series $name (ssd=$ssd): rc=$rc wall ${BOOT_MS} ms"
+}
 lowerdirs() { [ "$1" = yes ] && echo "$BED_WORK/layers/gen:$BED_WORK/layers/common:$ROOTFS" || echo "$BED_WORK/layers/common:$ROOTFS"; }
 
 # ---------------------------------------------------------------- SSD images

@@ -32,20 +32,8 @@ SSD=$W/ssd.img; truncate -s 1G "$SSD"
 bed_setup "$SSD" 2>"$W/setup.log" || { cat "$W/setup.log"; die "nix-ssd setup failed"; }
 
 boot() { # boot NAME SSD(yes|no): one boot of the series; the guest's eMMC state persists in $W/upper
-    local name=$1 ssd=$2 loop="" extra=() t0 rc
-    rm -rf "$W/out"/* "$W/devdisk/by-label"/*; echo "$name" > "$W/out/step"
-    if [ "$ssd" = yes ]; then
-        loop=$(losetup --find --show "$SSD") || die "losetup failed"; BED_LOOPS+=("$loop")
-        ln -s "$loop" "$W/devdisk/by-label/NIX_SSD"
-        extra=(--bind="$loop" --bind="$W/devdisk:/dev/disk")
-    fi
-    t0=$(now_ms)
-    nspawn_layers "$LL:$(lowerdirs yes)" "$W" "${extra[@]}" /usr/sbin/nixos-like-init > "$BED_LOG/ll-$name.console" 2>&1 < /dev/null
-    rc=$?
-    if [ -n "$loop" ]; then losetup -d "$loop"; BED_LOOPS=("${BED_LOOPS[@]/$loop}"); fi
-    sed -n '/^HARNESS-BEGIN/,/^HARNESS-END/p' "$W/out/report" 2>/dev/null > "$BED_LOG/ll-$name.report"
-    log "long-life $name (ssd=$ssd): rc=$rc wall $(( $(now_ms) - t0 )) ms"
-    BOOTS+=("$name:$ssd")
+    series_boot long-life ll "$W" "$LL" "$SSD" "$1" "$2"
+    BOOTS+=("$1:$2")
 }
 BOOTS=()
 # every boot: the machine is fine, the default and Nix itself run, the store is whole

@@ -28,23 +28,8 @@ bed_setup "$SSD" 2>"$W/setup.log" || { cat "$W/setup.log"; die "nix-ssd setup fa
 
 # step NAME SSD(yes|no|late): one boot of the series; the guest's eMMC state persists in $W/upper
 step() {
-    local name=$1 ssd=$2 loop="" extra=() t0 rc
-    rm -rf "$W/out"/* "$W/devdisk/by-label"/*; echo "$name" > "$W/out/step"
-    if [ "$ssd" != no ]; then
-        loop=$(losetup --find --show "$SSD") || die "losetup failed"; BED_LOOPS+=("$loop")
-        [ "$ssd" = yes ] && ln -s "$loop" "$W/devdisk/by-label/NIX_SSD"
-        echo "$loop" > "$W/out/loopdev"
-        extra=(--bind="$loop" --bind="$W/devdisk:/dev/disk")
-    fi
-    t0=$(now_ms)
-    nspawn_layers "$SL:$(lowerdirs yes)" "$W" "${extra[@]}" /usr/sbin/nixos-like-init \
-        > "$BED_LOG/ss-$name.console" 2>&1 < /dev/null
-    rc=$?
-    BOOT_MS=$(( $(now_ms) - t0 ))
-    if [ -n "$loop" ]; then losetup -d "$loop"; BED_LOOPS=("${BED_LOOPS[@]/$loop}"); fi
-    sed -n '/^HARNESS-BEGIN/,/^HARNESS-END/p' "$W/out/report" 2>/dev/null > "$BED_LOG/ss-$name.report"
-    log "store-safety $name (ssd=$ssd): rc=$rc wall ${BOOT_MS} ms"
-    STEP_MS+=("$name ${BOOT_MS}")
+    series_boot store-safety ss "$W" "$SL" "$SSD" "$1" "$2"
+    STEP_MS+=("$1 ${BOOT_MS}")
 }
 STEP_MS=()
 n() { echo "ss-$1"; }   # report name for the assertion helpers
