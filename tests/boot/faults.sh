@@ -237,6 +237,14 @@ ok $S "no failed units" has $S failed-units '^ *$'
 
 # ---- pulled right after an import, right after a build (FAULT_ROUNDS times; 5 for the full
 # series, 1 in the test command): no path may stay valid without its whole files
+# after_pull NAME CLOSURE N: the boot after a pull found it, and the closure's N paths are each
+# valid with their whole files or not valid; the store is clean
+after_pull() {
+    booted "$1"
+    ok "$1" "activation found the unclean stop and verified what it registered" has "$1" activation-check 'not stopped cleanly: verified the [0-9]+ path'
+    ok "$1" "$4" has "$1" "closure $2" "^$3 paths, .* 0 valid but not whole\$"
+    clean_store "$1" verify-1
+}
 rounds=()
 for r in $(seq 1 "${FAULT_ROUNDS:-1}"); do
     sfx=$([ "$r" = 1 ] || echo ".$r"); rounds+=("q4$sfx" "q5$sfx" "q6$sfx")
@@ -251,10 +259,7 @@ for r in $(seq 1 "${FAULT_ROUNDS:-1}"); do
 
     qstep "q5$sfx" yes
     S=f-q5$sfx
-    booted $S
-    ok $S "activation found the unclean stop and verified what it registered" has $S activation-check 'not stopped cleanly: verified the [0-9]+ path'
-    ok $S "every imported path valid with its whole files, or not valid" has $S "closure imp" '^9 paths, .* 0 valid but not whole$'
-    clean_store $S verify-1
+    after_pull $S imp 9 "every imported path valid with its whole files, or not valid"
     ok $S "status: healthy (exit 0) before the next pull" has $S status '^rc=0 '
     ok $S "no failed units before the next pull" has $S failed-before-pull '^ *$'
     ok $S "a build of 2000 files returned 0" has $S build '^rc=0 /nix/store/'
@@ -263,10 +268,7 @@ for r in $(seq 1 "${FAULT_ROUNDS:-1}"); do
 
     qstep "q6$sfx" yes
     S=f-q6$sfx
-    booted $S
-    ok $S "activation found the unclean stop and verified what it registered" has $S activation-check 'not stopped cleanly: verified the [0-9]+ path'
-    ok $S "the built path valid with its whole files, or not valid" has $S "closure many" '^1 paths, .* 0 valid but not whole$'
-    clean_store $S verify-1
+    after_pull $S many 1 "the built path valid with its whole files, or not valid"
     ok $S "status: healthy (exit 0)" has $S status '^rc=0 '
     ok $S "no failed units" has $S failed-units '^ *$'
     grep -h "^closure" "$BED_LOG/f-q5$sfx.report" "$BED_LOG/f-q6$sfx.report" | sed "s/^/  round $r: /"
