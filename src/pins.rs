@@ -2,12 +2,12 @@
 //! files are, the staging store's URL. `nix-ssd pin` stages, `nix-ssd apply-pins` moves and
 //! registers at boot, `nix-ssd status` counts a staged boot default as pinned.
 use crate::nix;
-use crate::paths::{PIN_MANIFEST, PIN_STAGING, PIN_STAGING_ROOT, STATE_DIR_MODE, STORE};
+use crate::paths::{NIX_DIR, PIN_MANIFEST, PIN_STAGING, PIN_STAGING_ROOT, STATE_DIR_MODE, STORE};
 use crate::sys::{IoError, fs::write_atomic_mode};
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::ErrorKind;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The staging store as Nix names it: its paths are `/nix/store/<name>` to Nix, their files
 /// under the root.
@@ -15,9 +15,11 @@ pub fn store_url() -> String {
     format!("local?root={PIN_STAGING_ROOT}")
 }
 
-/// Where the staged copy of `name` is.
-pub fn staged_copy(name: &str) -> PathBuf {
-    PathBuf::from(format!("{PIN_STAGING_ROOT}{STORE}/{name}"))
+/// The staging store's store directory, seen from `nix_dir` (the real [`NIX_DIR`], or a view of
+/// its file system such as `apply-pins`' private bind).
+pub fn staged_store_under(nix_dir: &Path) -> PathBuf {
+    let rel = PIN_STAGING_ROOT.strip_prefix(NIX_DIR).unwrap_or(PIN_STAGING_ROOT).trim_start_matches('/');
+    nix_dir.join(rel).join(STORE.trim_start_matches('/'))
 }
 
 /// The staged path names (the manifest: complete and on disk). None when nothing is staged or
@@ -100,7 +102,8 @@ mod tests {
 
     #[test]
     fn staged_copy_is_inside_the_staging_root() {
-        assert_eq!(staged_copy("x-y"), PathBuf::from("/nix/.nix-ssd-pins/root/nix/store/x-y"));
+        assert_eq!(staged_store_under(Path::new(NIX_DIR)), PathBuf::from("/nix/.nix-ssd-pins/root/nix/store"));
+        assert_eq!(staged_store_under(Path::new("/run/v")), PathBuf::from("/run/v/.nix-ssd-pins/root/nix/store"));
         assert_eq!(store_url(), "local?root=/nix/.nix-ssd-pins/root");
     }
 }

@@ -7,7 +7,7 @@
 use super::pin::PinError;
 use crate::nix;
 use crate::overlay;
-use crate::paths::{APPLY_VIEW, NIX_DIR, PIN_MANIFEST, PIN_STAGING, PIN_STAGING_ROOT, STORE};
+use crate::paths::{APPLY_VIEW, NIX_DIR, PIN_MANIFEST, PIN_STAGING, STORE};
 use crate::pins;
 use crate::sys::mount::{self, in_private_namespace};
 use crate::sys::{Context, IoError, cmd};
@@ -88,8 +88,7 @@ fn move_into_store(names: &[String]) -> Result<Moved, PinError> {
                 std::io::Error::other(format!("{STORE} is a file system of its own, not a directory of {NIX_DIR}'s")),
             ));
         }
-        let staged_store =
-            view.join(PIN_STAGING_ROOT.trim_start_matches(NIX_DIR).trim_start_matches('/')).join("nix/store");
+        let staged_store = pins::staged_store_under(view);
         let mut m = Moved { moved: 0, there: 0, absent: Vec::new() };
         for n in names {
             let (src, dst): (PathBuf, PathBuf) = (staged_store.join(n), store.join(n));
