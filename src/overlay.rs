@@ -288,7 +288,7 @@ pub fn share_lower_roots(dir: &Path) -> Result<Vec<PathBuf>, IoError> {
         mount::remount_bind(&target, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
             .ctx(format!("remount {} read-only", target.display()))?;
         // Private: under systemd / is shared, and a bind of a shared mount joins its peer
-        // group, so the tmpfs below would appear on the eMMC's own gcroots too.
+        // group, so the tmpfs below would appear on the internal store's own gcroots too.
         mount::propagation(&target, MS_PRIVATE).ctx(format!("make {} private", target.display()))?;
         made.push(target);
     }

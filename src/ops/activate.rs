@@ -72,7 +72,7 @@ pub fn activate(req: &Request) -> Result<Report, ActivateError> {
     let overlay_up = req.mode == Mode::Overlay && overlay_mode(mounted(&req.overlay_dir), &mut r)?;
     match mounted(&req.build_dir) {
         Some(b) => build_dir(b, version, &mut r),
-        None => r.lines.push("the build subvolume is not mounted; builds stay on eMMC".into()),
+        None => r.lines.push("the build subvolume is not mounted; builds stay on the internal disk".into()),
     }
     if let Some(c) = mounted(&req.cache_dir) {
         caches(c, &req.cache_users, &mut r)?;
@@ -113,7 +113,7 @@ fn foreign(dirs: &[&PathBuf]) -> Option<String> {
 /// Overlay mode: stack the overlay and name its store to the daemon. Ok(true) if it is up.
 fn overlay_mode(dir: Option<&PathBuf>, r: &mut Report) -> Result<bool, ActivateError> {
     let Some(dir) = dir else {
-        r.lines.push("the overlay subvolume is not mounted; the store stays on eMMC".into());
+        r.lines.push("the overlay subvolume is not mounted; the store stays on the internal disk".into());
         return Ok(false);
     };
     // Made (or read) before stacking: it runs nix-store found through PATH.
@@ -189,7 +189,7 @@ fn lower_db_stamp() -> String {
 /// Drops from the overlay store what is valid there without its files, before the daemon
 /// opens it: (1) a path the SSD's database lists that is in neither layer — the overlay store
 /// registers a lower path there when asked about it and takes the lower store as immutable,
-/// but the eMMC store's own GC may have freed it while the SSD was away; (2) with `since`
+/// but the internal store's own GC may have freed it while the SSD was away; (2) with `since`
 /// (an unclean stop), a path registered since then whose files do not hash to what the
 /// database says (Nix registers a path before its files are synced). Such paths and what
 /// references them (incomplete closures) are deleted from the overlay store. True when the
@@ -310,7 +310,7 @@ fn stack_overlay(dir: &Path, r: &mut Report) -> Result<String, OverlayError> {
     if !Path::new(LOWER_DB).exists() {
         return Err(OverlayError::Layout(
             LOWER_DB.into(),
-            "the eMMC store has no database yet; run any nix-store command once (e.g. `nix-store --init`) so the read-only lower store can be opened",
+            "the internal store has no database yet; run any nix-store command once (e.g. `nix-store --init`) so the read-only lower store can be opened",
         ));
     }
     let (upper, state) = (dir.join(UPPER), dir.join(STATE));
@@ -323,7 +323,7 @@ fn stack_overlay(dir: &Path, r: &mut Report) -> Result<String, OverlayError> {
     let shared = overlay::share_lower_roots(dir)?;
     if !shared.is_empty() {
         r.lines.push(format!(
-            "the overlay store sees the eMMC's GC roots: {} bound read-only into {}",
+            "the overlay store sees the internal store's GC roots: {} bound read-only into {}",
             paths::SHARED_ROOTS.map(|(_, src)| src).join(" and "),
             state.join("gcroots").display()
         ));
@@ -373,14 +373,14 @@ fn build_dir(b: &Path, version: Option<(u32, u32)>, r: &mut Report) {
         }
         Ok(m) => {
             r.lines.push(format!(
-                "not using {} for builds: it is owned by uid {}, not root (`nix-ssd setup` makes it so); builds stay on eMMC",
+                "not using {} for builds: it is owned by uid {}, not root (`nix-ssd setup` makes it so); builds stay on the internal disk",
                 b.display(),
                 m.uid()
             ));
             return;
         }
         Err(e) => {
-            r.lines.push(format!("not using {} for builds ({e}); builds stay on eMMC", b.display()));
+            r.lines.push(format!("not using {} for builds ({e}); builds stay on the internal disk", b.display()));
             return;
         }
     }

@@ -56,7 +56,7 @@ pub fn apply_pins() -> Result<Vec<String>, PinError> {
         let mut load = nix::command("nix-store");
         load.arg("--load-db").env_remove("NIX_REMOTE").env_remove("NIX_CONFIG");
         cmd::output_with_input(&mut load, reg.as_bytes())?;
-        lines.push(format!("registered {} path(s) in the eMMC store's database", present.len()));
+        lines.push(format!("registered {} path(s) in the internal store's database", present.len()));
     }
     fs::remove_file(PIN_MANIFEST).ctx(format!("remove {PIN_MANIFEST}"))?;
     fs::remove_dir_all(PIN_STAGING).ctx(format!("remove {PIN_STAGING}"))?;

@@ -41,15 +41,15 @@ pub fn pin(paths: &[String]) -> Result<Vec<String>, PinError> {
     if up {
         let n = stage(&paths)?;
         lines.push(if n == 0 {
-            format!("the closure of {} path(s) is already in the eMMC store (or staged)", paths.len())
+            format!("the closure of {} path(s) is already in the internal store (or staged)", paths.len())
         } else {
             format!(
                 "staged {n} path(s) of the closure in {PIN_STAGING} (synced): the next boot moves them into the \
-                 eMMC store before the overlay is stacked, with or without the SSD"
+                 internal store before the overlay is stacked, with or without the SSD"
             )
         });
     } else {
-        lines.push("the overlay is not up: the paths are already in the eMMC store".into());
+        lines.push("the overlay is not up: the paths are already in the internal store".into());
     }
     let mut all = nix::roots(Path::new(PIN_ROOTS));
     all.extend(paths.iter().cloned());

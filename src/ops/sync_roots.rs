@@ -20,7 +20,7 @@ pub enum SyncRootsError {
 /// Roots in the lower store every lower path referenced by an SSD path. Returns a summary.
 pub fn sync_roots() -> Result<String, SyncRootsError> {
     let Some(stacked) = overlay::stacked() else {
-        return Ok("the overlay is not up: left the eMMC roots as they are".into());
+        return Ok("the overlay is not up: left the internal store's roots as they are".into());
     };
     let upper = stacked.upper;
     let upper_paths: Vec<String> = fs::read_dir(&upper)
@@ -39,7 +39,7 @@ pub fn sync_roots() -> Result<String, SyncRootsError> {
             .and_then(|t| nix::env_file_nix_config(&t))
             .filter(|c| c.contains("local-overlay://"));
         let Some(nix_config) = nix_config else {
-            return Ok(format!("{ENV_FILE} names no overlay store: left the eMMC roots as they are"));
+            return Ok(format!("{ENV_FILE} names no overlay store: left the internal store's roots as they are"));
         };
         // In batches: one argument list of every upper path fails past ~26 000 of them
         // (E2BIG, measured with 40 000).
@@ -61,5 +61,5 @@ pub fn sync_roots() -> Result<String, SyncRootsError> {
         }
     }
     let n = nix::set_roots(Path::new(LOWER_ROOTS), &lower_refs)?;
-    Ok(format!("{n} eMMC path(s) that SSD paths depend on are rooted in {LOWER_ROOTS}"))
+    Ok(format!("{n} internal-store path(s) that SSD paths depend on are rooted in {LOWER_ROOTS}"))
 }

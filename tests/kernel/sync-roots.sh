@@ -57,7 +57,7 @@ PY
     t1=$(now_ms)
     echo "    | $out" | cut -c1-300
     check_eq "sync-roots over $N upper paths exits 0" "$rc" 0
-    check_has "... and queried them all (their closures hold no lower path)" "$out" "0 eMMC path(s) that SSD paths depend on are rooted"
+    check_has "... and queried them all (their closures hold no lower path)" "$out" "0 internal-store path(s) that SSD paths depend on are rooted"
     info "sync-roots over $N upper paths: $((t1 - t0)) ms"
     # what activate does before nix-daemon after a boot without the SSD or an unclean stop:
     # list the SSD's valid paths with their registration times (then one lstat each)

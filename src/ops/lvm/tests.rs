@@ -2,8 +2,8 @@ use super::*;
 
 fn fixture(name: &str) -> State {
     let text = match name {
-        "seed-writethrough" => include_str!("../../../tests/lvm/fixtures/seed-writethrough.txt"),
-        "seed-pool-unattached" => include_str!("../../../tests/lvm/fixtures/seed-pool-unattached.txt"),
+        "start-writethrough" => include_str!("../../../tests/lvm/fixtures/start-writethrough.txt"),
+        "start-pool-unattached" => include_str!("../../../tests/lvm/fixtures/start-pool-unattached.txt"),
         "uncached" => include_str!("../../../tests/lvm/fixtures/uncached.txt"),
         "pool-created" => include_str!("../../../tests/lvm/fixtures/pool-created.txt"),
         "cached-writeback" => include_str!("../../../tests/lvm/fixtures/cached-writeback.txt"),
@@ -49,7 +49,7 @@ fn sizes() {
 
 #[test]
 fn parses_captured_reports() {
-    let s = fixture("seed-writethrough");
+    let s = fixture("start-writethrough");
     assert_eq!(s.pvs.len(), 2);
     assert_eq!(
         s.pvs[1],
@@ -66,7 +66,7 @@ fn parses_captured_reports() {
     assert_eq!(cdata.ranges, vec![Range { dev: "/dev/vdc".into(), start: 4, end: 259 }]);
     assert_eq!(extents_on(&s, "[cpool_cpool]", "/dev/vdc"), 0);
     assert_eq!(extents_on(&s, "cpool_cpool_cdata", "/dev/vdc"), 256);
-    for f in ["seed-pool-unattached", "uncached", "pool-created", "cached-writeback", "done"] {
+    for f in ["start-pool-unattached", "uncached", "pool-created", "cached-writeback", "done"] {
         assert!(fixture(f).segs.iter().any(|g| g.lv == "data"), "{f}");
     }
 }
@@ -81,8 +81,8 @@ fn parse_errors_name_the_line() {
 }
 
 #[test]
-fn seed_to_stage_two() {
-    let p = plan(&req(), &fixture("seed-writethrough")).unwrap();
+fn plan_from_the_starting_layout() {
+    let p = plan(&req(), &fixture("start-writethrough")).unwrap();
     assert_eq!(
         shown(&p),
         [
@@ -110,9 +110,9 @@ fn measured_free_space_matches_lvm() {
     // the capture's `lvcreate -L 1G` after the plan said "256 extents needed, but only 55 available"
     let mut r = req();
     r.nix_size = (1 << 30) + (55 << 22);
-    assert!(plan(&r, &fixture("seed-writethrough")).is_ok());
+    assert!(plan(&r, &fixture("start-writethrough")).is_ok());
     r.nix_size += 1;
-    let e = plan(&r, &fixture("seed-writethrough")).unwrap_err();
+    let e = plan(&r, &fixture("start-writethrough")).unwrap_err();
     assert!(matches!(e, LvmError::NoSpace { need: 384, avail: 383, free: 123, freed: 260, .. }), "{e}");
 }
 
@@ -120,7 +120,7 @@ fn measured_free_space_matches_lvm() {
 fn too_big_says_why() {
     let mut r = req();
     r.nix_size = 2 << 30;
-    let e = plan(&r, &fixture("seed-writethrough")).unwrap_err().to_string();
+    let e = plan(&r, &fixture("start-writethrough")).unwrap_err().to_string();
     assert_eq!(
         e,
         "not enough free space on /dev/vdc: the plan needs 584 extents (cache 64 + metadata 4 + metadata spare growth 4 + nix 512), 383 are free after uncaching (123 free now + 260 of the old cache pool); extent size 4 MiB"
@@ -155,7 +155,7 @@ fn unattached_pool_is_reused() {
 
 #[test]
 fn refusals() {
-    let s = fixture("seed-writethrough");
+    let s = fixture("start-writethrough");
     assert!(matches!(plan(&Request { vg: "nope".into(), ..req() }, &s), Err(LvmError::NoVg(_))));
     let e = plan(&Request { pv: "/dev/vdz".into(), ..req() }, &s).unwrap_err().to_string();
     assert!(
@@ -173,10 +173,10 @@ fn refusals() {
     assert!(e.contains("vg0/nix exists already"), "{e}");
     // a plain LV and an unattached pool of that name: reused (the old 1 GiB pool leaves 123 extents)
     let r = Request { lv: Some("data".into()), pool: Some("cpool".into()), nix_size: 123 << 22, ..req() };
-    assert_eq!(plan(&r, &fixture("seed-pool-unattached")).unwrap().steps.len(), 3);
+    assert_eq!(plan(&r, &fixture("start-pool-unattached")).unwrap().steps.len(), 3);
     let r = Request { nix_size: 124 << 22, ..r };
-    assert!(matches!(plan(&r, &fixture("seed-pool-unattached")), Err(LvmError::NoSpace { need: 124, .. })));
-    let mut s2 = fixture("seed-writethrough");
+    assert!(matches!(plan(&r, &fixture("start-pool-unattached")), Err(LvmError::NoSpace { need: 124, .. })));
+    let mut s2 = fixture("start-writethrough");
     s2.segs.push(Seg { lv: "other".into(), segtype: "linear".into(), ranges: vec![], ..s2.segs[0].clone() });
     assert!(matches!(plan(&Request { pool: Some("other".into()), ..req() }, &s2), Err(LvmError::Exists { .. })));
     // the old pool's own name is free after uncaching
@@ -189,7 +189,7 @@ fn refusals() {
 
 #[test]
 fn several_cached_lvs_need_lv() {
-    let mut s = fixture("seed-writethrough");
+    let mut s = fixture("start-writethrough");
     let data = s.segs.iter().find(|g| g.lv == "data").unwrap().clone();
     s.segs.push(Seg { lv: "home".into(), ..data });
     let e = plan(&req(), &s).unwrap_err().to_string();
@@ -212,7 +212,7 @@ fn writeback_is_flushed_note_and_spare_kept_with_other_pools() {
 #[test]
 fn failure_help() {
     let r = req();
-    let p = plan(&r, &fixture("seed-writethrough")).unwrap();
+    let p = plan(&r, &fixture("start-writethrough")).unwrap();
     let (state, next) = after_failure(&p, &r, 0);
     assert!(state.contains("still cached by [cpool_cpool] (writethrough)"), "{state}");
     assert_eq!(next.len(), 1);
@@ -233,10 +233,10 @@ fn failure_help() {
 #[test]
 fn verify_after() {
     let r = req();
-    let p = plan(&r, &fixture("seed-writethrough")).unwrap();
+    let p = plan(&r, &fixture("start-writethrough")).unwrap();
     let ok = verify(&p, &r, &fixture("done")).unwrap();
     assert!(ok.starts_with("vg0/data cached by [cpool_cpool] in writeback (64 extents on /dev/vdc)"), "{ok}");
-    assert!(verify(&p, &r, &fixture("seed-writethrough")).is_err());
+    assert!(verify(&p, &r, &fixture("start-writethrough")).is_err());
     assert!(verify(&p, &r, &fixture("cached-writeback")).unwrap_err().to_string().contains("vg0/nix is not on"));
 }
 

@@ -61,13 +61,13 @@ fn ladder(f: &Facts) -> (Health, Vec<String>) {
     };
     let (present, primary) = (f.seen.device.present, f.primary_mounted());
     let removed = "the SSD was removed while running; Nix calls on the SSD fail with I/O errors until a reboot \
-                   (which uses the eMMC store until the SSD is back)";
+                   (which uses the internal store until the SSD is back)";
     if !present && (f.seen.store.overlay || f.seen.daemon.uses_overlay()) {
         // systemd stops the SSD's mounts when its device goes; the overlay stays
         return broken(format!("{} is gone while the overlay store on /nix/store still uses it: {removed}", p.device));
     }
     if !present && !primary {
-        return (Health::Degraded, vec![format!("{} is absent: Nix works on the eMMC store (degraded)", p.device)]);
+        return (Health::Degraded, vec![format!("{} is absent: Nix works on the internal store (degraded)", p.device)]);
     }
     if !present {
         return broken(format!("{} is gone but {} is still mounted: {removed}", p.device, p.primary().target));
@@ -230,7 +230,7 @@ mod tests {
         f.seen.device.present = false;
         f.seen.store = StoreStatus { fstype: Some("ext4".into()), ..Default::default() };
         f.seen.daemon.store = None;
-        check(&f, Health::Degraded, "is absent: Nix works on the eMMC store");
+        check(&f, Health::Degraded, "is absent: Nix works on the internal store");
     }
 
     #[test]

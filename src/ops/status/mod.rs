@@ -187,7 +187,7 @@ impl Status {
             "daemon:   running {}{}; store {}; build-dir {} (from the {})\n",
             yn(dm.running),
             dm.pid.map_or(String::new(), |p| format!(" (pid {p})")),
-            dm.store.as_deref().unwrap_or("default (eMMC)"),
+            dm.store.as_deref().unwrap_or("default (internal)"),
             dm.build_dir.as_deref().unwrap_or("default"),
             if dm.source == Source::Process { "daemon's environment" } else { "env file; the daemon has not started" }
         );
