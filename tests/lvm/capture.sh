@@ -1,7 +1,7 @@
 #!/bin/bash
-# Guest script (LVM_GUEST=tests/lvm/capture.sh tests/lvm/run.sh): builds the seed's Stage 1
-# (the plan this project began from, not in this repo: a data LV on the HDD PV cached
-# writethrough by a pool on the SSD PV), walks Stage 2 (what `nix-ssd lvm-plan` does) by hand
+# Guest script (LVM_GUEST=tests/lvm/capture.sh tests/lvm/run.sh): builds the starting
+# layout (a data LV on the HDD PV cached writethrough by a pool on the SSD PV), walks what
+# `nix-ssd lvm-plan` does by hand
 # with the data LV mounted (online), records what lvm2 accepts, and dumps `pvs`/`lvs` exactly
 # as `nix-ssd lvm-plan` reads them at every stage, between "FIXTURE-BEGIN name" / "FIXTURE-END"
 # lines. tests/lvm/fixtures/ was cut from this output:
@@ -26,9 +26,9 @@ t mkfs.ext4 -q /dev/vg0/data
 mkdir -p /mnt/data; t mount /dev/vg0/data /mnt/data
 head -c 50M /dev/urandom > /mnt/data/file; sync
 t lvcreate -y --type cache-pool -L 1G -n cpool vg0 "$SSD"
-dump seed-pool-unattached
+dump start-pool-unattached
 t lvconvert -y --type cache --cachepool vg0/cpool --cachemode writethrough vg0/data
-dump seed-writethrough
+dump start-writethrough
 echo "## online uncache (mounted, writethrough)"
 t lvconvert -y --uncache vg0/data
 dump uncached

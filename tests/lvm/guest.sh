@@ -1,7 +1,7 @@
 #!/bin/bash
 # Guest side of tests/lvm/run.sh (runs as PID 1's child, no systemd; udevd is up). Builds the
-# seed's Stage 1 (the starting layout of the plan this project began from, not in this repo: a
-# data LV on the HDD PV cached writethrough by a pool on the SSD PV), runs `nix-ssd lvm-plan`
+# starting layout (a data LV on the HDD PV cached writethrough by a pool on the SSD PV, as on a
+# machine before the plan), runs `nix-ssd lvm-plan`
 # dry, refused, with --execute, then a second time from the same kind of state with an injected
 # failure of step 2 and a resume. Prints "key: value" facts; the host asserts.
 export LC_ALL=C
@@ -12,11 +12,11 @@ T0=$(cut -d' ' -f1 /proc/uptime); cat /run/lvm-init.times; echo "t-start-s: $T0"
 echo "lvm-version: $(lvm version | sed -n 's/^ *LVM version: *//p')"
 modprobe -a dm-mod dm-cache dm-cache-smq btrfs
 dmsetup targets | grep -q '^cache ' && echo "dm-cache: yes"
-q() { "$@" > /tmp/q.log 2>&1 || { echo "seed-failed: $*"; sed 's/^/  /' /tmp/q.log; }; }
+q() { "$@" > /tmp/q.log 2>&1 || { echo "start-failed: $*"; sed 's/^/  /' /tmp/q.log; }; }
 lvsum() { lvs -a --noheadings -o lv_name,segtype,lv_size,pool_lv,cache_mode,devices vg0 | sort; }
 mode() { lvs --noheadings -o cache_mode vg0/data | tr -d ' '; }
 
-# Stage 1 of the seed: data LV on the HDD PV, cached writethrough by a 1 GiB pool on the SSD PV
+# The starting layout: data LV on the HDD PV, cached writethrough by a 1 GiB pool on the SSD PV
 q pvcreate -y "$HDD" "$SSD"
 q vgcreate vg0 "$HDD" "$SSD"
 q lvcreate -y -n data -L 1G vg0 "$HDD"

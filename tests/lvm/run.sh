@@ -4,11 +4,10 @@
 # the Debian 13 guest kernel ships dm-mod, dm-cache and dm-cache-smq; so this boots the boot
 # bed's Debian 13 guest under qemu with three extra virtio disks: an HDD-like PV (2 GiB), an
 # SSD-like PV (1.5 GiB) and a small payload disk (this checkout's nix-ssd + tests/lvm/guest.sh).
-# The guest builds the seed's Stage 1 (data LV on the HDD cached writethrough by a pool on the
-# SSD, a file with a known checksum), runs the plan dry and with --execute, and reports; this
-# script asserts. "The seed" is the plan this project started from (not in this repo): Stage 1
-# is the machine as it was (that cached data LV), Stage 2 what `nix-ssd lvm-plan` does
-# (src/lvm.rs lists its steps).
+# The guest builds the starting layout (a data LV on the HDD cached writethrough by a pool on
+# the SSD, as on a machine before the plan, with a file of known checksum), runs the plan dry
+# and with --execute, and reports; this script asserts. What `nix-ssd lvm-plan` does, step by
+# step, is in src/ops/lvm/plan.rs.
 #
 # Run as root. Caches: /var/cache/nix-ssd-lvm (the bed's prepared rootfs + lvm2 and
 # thin-provisioning-tools, and its ext4 root image); scratch: /var/tmp/nix-ssd-lvm.
@@ -152,8 +151,8 @@ if [ -n "${LVM_GUEST:-}" ]; then cat "$REPORT"; summary; exit 0; fi
 echo "lvm-plan in a qemu guest: qemu ${BOOT_MS} ms (until init: $(fact t-init-s) s, udev settled: $(fact t-udev-s) s, test started: $(fact t-start-s) s, test: $(fact t-test-s) s); lvm2 $(fact lvm-version)"
 check "guest ran to the end" grep -q '^guest-exit: 0' "$REPORT"
 check "guest has device-mapper with dm-cache" is dm-cache yes
-check "seed built (Stage 1) without errors" bash -c "! grep -q '^seed-failed' '$REPORT'"
-check "seed: data LV cached writethrough before the plan" is before-cache-mode writethrough
+check "starting layout built without errors" bash -c "! grep -q '^start-failed' '$REPORT'"
+check "starting layout: data LV cached writethrough before the plan" is before-cache-mode writethrough
 check "dry run exits 0" is dry-rc 0
 check "dry run changes nothing (lvs identical)" is dry-unchanged yes
 check "dry run prints the 5 steps in order" bash -c "grep -E '^dry: (lvconvert|lvcreate|nix-ssd)' '$REPORT' | cut -d' ' -f2-4 | tr '\n' '|' | grep -qx 'lvconvert -y --uncache|lvcreate -y --type|lvconvert -y --type|lvcreate -y -L|nix-ssd setup /dev/vg0/nix|'"
