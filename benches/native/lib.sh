@@ -15,7 +15,7 @@ LOOPS_FILE=$NB_SHM/.loops
 mkdir -p "$NB_SHM" "$RES"
 
 # ---- device models: bytes/s (MB = 10^6) and IOPS. eMMC 5.1 module vs USB3 SATA SSD, as
-# measured/assumed by the iobench reference (shared/reference/iobench).
+# measured/assumed by the iobench reference the project started from (outside this repository).
 EMMC_RBPS=$((250 * 1000000)) EMMC_WBPS=$((100 * 1000000)) EMMC_RIOPS=3000 EMMC_WIOPS=1500
 SSD_RBPS=$((400 * 1000000)) SSD_WBPS=$((350 * 1000000)) SSD_RIOPS=20000 SSD_WIOPS=15000
 

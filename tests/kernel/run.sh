@@ -278,25 +278,25 @@ mount_units() { # GENDIR EXPECTED_WHAT
     done
 }
 
-# --adopt on a seed-layout btrfs keeps @upper's files. "The seed" is the plan this project
-# started from (not in this repo); its SSD layout was four subvolumes @upper @work @build @cache,
-# which `nix-ssd setup --adopt` turns into @overlay/{upper,work,state} @build @cache (README).
+# --adopt on a btrfs of the older four-subvolume layout (@upper @work @build @cache, from before
+# upper, work and state had to share one subvolume) keeps @upper's files: `nix-ssd setup
+# --adopt` turns it into @overlay/{upper,work,state} @build @cache (README).
 adopt_test() {
     local img=$1
     truncate -s 300M "$img"; mkfs.btrfs -q -L NIX_SSD "$img" >/dev/null 2>&1
     unshare --mount --propagation private bash -c '
         d=$(mktemp -d); mount -o subvolid=5 "$1" "$d" || exit 1
         for s in @upper @work @build @cache; do btrfs -q subvolume create "$d/$s" || exit 1; done
-        mkdir -p "$d/@upper/aaaa-seed/bin"; echo seed-data > "$d/@upper/aaaa-seed/bin/x"
-        umount "$d"; rmdir "$d"' _ "$img" || { fail "adopt: build seed layout"; return; }
+        mkdir -p "$d/@upper/aaaa-kept/bin"; echo kept-data > "$d/@upper/aaaa-kept/bin/x"
+        umount "$d"; rmdir "$d"' _ "$img" || { fail "adopt: build the four-subvolume layout"; return; }
     if "$KT_NSSD" setup --adopt "$img" 2>"$KT_DIR/adopt.log"; then pass "nix-ssd setup --adopt ran"; else fail "nix-ssd setup --adopt: $(cat "$KT_DIR/adopt.log")"; return; fi
     local out
     out=$(unshare --mount --propagation private bash -c '
         d=$(mktemp -d); mount -o subvolid=5 "$1" "$d" || exit 1
-        cat "$d/@overlay/upper/aaaa-seed/bin/x"; btrfs subvolume list "$d" | sed "s/.* path //" | sort | tr "\n" " "
+        cat "$d/@overlay/upper/aaaa-kept/bin/x"; btrfs subvolume list "$d" | sed "s/.* path //" | sort | tr "\n" " "
         for x in upper work state; do test -d "$d/@overlay/$x" && echo -n "$x "; done
         umount "$d"; rmdir "$d"' _ "$img")
-    check_has "adopt: the file written into the old @upper is in @overlay/upper" "$out" seed-data
+    check_has "adopt: the file written into the old @upper is in @overlay/upper" "$out" kept-data
     check_has "adopt: subvolumes afterwards" "$out" "@build @cache @overlay "
     check_has "adopt: plain dirs upper work state" "$out" "upper work state"
     rm -f "$img"
