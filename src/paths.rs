@@ -37,6 +37,12 @@ pub fn client_env(env_file: &std::path::Path) -> std::path::PathBuf {
     env_file.with_file_name("client.env")
 }
 
+/// Why `activate` refused the SSD this boot, beside the daemon's env file, for `nix-ssd
+/// status` (the refused file system's mounts are gone by then). Absent when it was not.
+pub fn refusal(env_file: &std::path::Path) -> std::path::PathBuf {
+    env_file.with_file_name("refused")
+}
+
 /// The nix.conf fragment beside the daemon's env file.
 pub fn client_conf(env_file: &std::path::Path) -> std::path::PathBuf {
     env_file.with_file_name(CLIENT_CONF_NAME)
@@ -48,12 +54,19 @@ pub fn client_conf(env_file: &std::path::Path) -> std::path::PathBuf {
 pub const ENROLLED: &str = "/var/lib/nix-ssd/enrolled";
 /// The same, as the configuration states it (the NixOS module's `enrolledUuids`); read only.
 pub const ENROLLED_ETC: &str = "/etc/nix-ssd/enrolled";
+/// The enrolment tokens: one line `UUID TOKEN` for each enrolled SSD bound to this machine.
+/// The same token is in [`TOKEN_NAME`] at the root of each of that SSD's subvolumes, readable by
+/// root only, so a stick that copies the UUID (every user can read it in /dev/disk/by-uuid) is
+/// still not this machine's SSD. Root only, like [`ENROLLED`].
+pub const TOKENS: &str = "/var/lib/nix-ssd/enrolment-tokens";
+/// The token's file at the root of each subvolume of an enrolled SSD (mode [`ENROLLED_MODE`]).
+pub const TOKEN_NAME: &str = ".nix-ssd-enrolment";
 /// This machine's key for signing what its nix-daemon builds while the overlay is up (the
 /// daemon's `secret-key-files`), and its public half, which `nix-ssd pin` trusts: a path in
 /// the SSD's database that was never built here carries no such signature and is not pinned.
 pub const SIGNING_KEY: &str = "/var/lib/nix-ssd/signing-key.sec";
 pub const SIGNING_PUB: &str = "/var/lib/nix-ssd/signing-key.pub";
-/// Modes of [`ENROLLED`] and its directory.
+/// Modes of [`ENROLLED`], [`TOKENS`] and the token files, and of their directory.
 pub const ENROLLED_MODE: u32 = 0o600;
 pub const STATE_DIR_MODE: u32 = 0o700;
 

@@ -222,7 +222,10 @@ in
       description = ''
         btrfs UUIDs of this machine's SSDs (`blkid -s UUID -o value DEVICE`), written to
         /etc/nix-ssd/enrolled (root only). Only an enrolled SSD is ever stacked on /nix/store;
-        `nix-ssd setup` and `nix-ssd enroll` also enrol, in /var/lib/nix-ssd/enrolled.
+        `nix-ssd setup` and `nix-ssd enroll` also enrol, in /var/lib/nix-ssd/enrolled. A UUID
+        is no secret, so the first activation also binds the SSD to this machine with a
+        root-only token (/var/lib/nix-ssd/enrolment-tokens, and on the SSD): a stick that
+        copies the UUID is refused after that.
       '';
     };
 

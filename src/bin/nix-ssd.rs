@@ -201,7 +201,7 @@ fn main() -> ExitCode {
         Cmd::ApplyPins => report("apply-pins", apply_pins::apply_pins()),
         Cmd::PrunePins => report("prune-pins", pin::prune()),
         Cmd::AtShutdown => report("at-shutdown", at_shutdown::at_shutdown()),
-        Cmd::Enroll { device } => report("enroll", enroll::enroll(&device)),
+        Cmd::Enroll { device } => report("enroll", enroll::enroll(&device, &setup_layout(None))),
         Cmd::SyncRoots => report("sync-roots", sync_roots::sync_roots().map(|l| vec![l])),
         Cmd::Reclaim { gc_args } => {
             let r = reclaim::reclaim(&gc_args);

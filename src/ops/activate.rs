@@ -10,9 +10,10 @@ use crate::overlay::{self, OverlayError};
 use crate::paths::{self, BUILD_DIR_MODE, CACHE_USER_MODE, LOWER_DB, LOWER_DB_DIR, STATE, STORE, UPPER};
 use crate::reserve;
 use crate::session::{self, Session};
-use crate::sys::fs::{child_dir, open_dir_at};
+use crate::sys::fs::{child_dir, open_dir_at, write_atomic};
 use crate::sys::mount::{self, is_mountpoint};
 use crate::sys::{Context, IoError, cmd, users};
+use std::collections::BTreeMap;
 use std::fs;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
@@ -57,7 +58,9 @@ pub fn activate(req: &Request) -> Result<Report, ActivateError> {
     // Only this machine's SSD: nothing of another file system is stacked, bound or built on.
     let dirs: Vec<&PathBuf> =
         [&req.overlay_dir, &req.build_dir, &req.cache_dir].into_iter().filter_map(mounted).collect();
-    if let Some(refusal) = foreign(&dirs) {
+    let _ = fs::remove_file(paths::refusal(&req.env_file));
+    if let Some(refusal) = foreign(&dirs, &mut r) {
+        write_atomic(&paths::refusal(&req.env_file), &format!("{refusal}\n"))?;
         r.lines.push(refusal);
         for d in dirs {
             let _ = mount::umount(d);
@@ -87,24 +90,38 @@ fn mounted(p: &Option<PathBuf>) -> Option<&PathBuf> {
 }
 
 /// Why the SSD mounted at `dirs` must not be used, if it must not: a file system whose btrfs
-/// UUID is not enrolled, or an enrolment list that cannot be trusted.
-fn foreign(dirs: &[&PathBuf]) -> Option<String> {
-    let enrolled = match enrol::enrolled() {
-        Ok(e) => e,
-        Err(e) => return Some(format!("not using the SSD: {e}")),
+/// UUID is not enrolled or whose enrolment token does not match (a copy of the UUID), or an
+/// enrolment list that cannot be trusted. An SSD enrolled by UUID alone is bound now.
+fn foreign(dirs: &[&PathBuf], r: &mut Report) -> Option<String> {
+    let (enrolled, tokens) = match (enrol::enrolled(), enrol::tokens()) {
+        (Ok(e), Ok(t)) => (e, t),
+        (Err(e), _) | (_, Err(e)) => return Some(format!("not using the SSD: {e}")),
     };
+    let mut by_uuid: BTreeMap<String, Vec<&PathBuf>> = BTreeMap::new();
     for d in dirs {
         let source = mount::top_mount(d).map(|m| m.source).unwrap_or_else(|| "?".into());
+        let again = format!("if it is this machine's SSD, run `nix-ssd enroll {source}`");
         match enrol::uuid_of(d) {
-            Ok(u) if enrolled.contains(&u) => {}
+            Ok(u) if enrolled.contains(&u) => by_uuid.entry(u).or_default().push(d),
             Ok(u) => {
                 return Some(format!(
-                    "not using the SSD: {source} (btrfs UUID {u}) mounted at {} is not enrolled on this machine; \
-                     if it is this machine's SSD, run `nix-ssd enroll {source}`",
+                    "not using the SSD: {source} (btrfs UUID {u}) mounted at {} is not enrolled on this machine; {again}",
                     d.display()
                 ));
             }
             Err(e) => return Some(format!("not using the SSD: {e}")),
+        }
+    }
+    for (u, ds) in by_uuid {
+        let source = mount::top_mount(ds[0]).map(|m| m.source).unwrap_or_else(|| "?".into());
+        match enrol::check_binding(&u, tokens.get(&u).map(String::as_str), &ds) {
+            Ok(bound) => r.lines.extend(bound),
+            Err(why) => {
+                return Some(format!(
+                    "not using the SSD: {source} (btrfs UUID {u}): {why}; if it is this machine's SSD \
+                     (made again, or moved from another machine), run `nix-ssd enroll {source}`"
+                ));
+            }
         }
     }
     None

@@ -5,7 +5,7 @@
 //! keeping every file in @upper. Every step is reported before it runs; `--dry-run` reports and
 //! stops.
 use super::Progress;
-use crate::paths::{BUILD_DIR_MODE, CACHE_DIR_MODE, ENROLLED, OVERLAY_DIRS, SETUP_TOP, UPPER};
+use crate::paths::{BUILD_DIR_MODE, CACHE_DIR_MODE, ENROLLED, OVERLAY_DIRS, SETUP_TOP, TOKEN_NAME, TOKENS, UPPER};
 use crate::sys::mount::{self, enter_private_namespace, is_mountpoint, mounts};
 use crate::sys::{CmdError, Context, IoError, cmd};
 use std::fs;
@@ -19,6 +19,13 @@ pub struct Layout {
     pub overlay: String,
     pub build: String,
     pub cache: String,
+}
+
+impl Layout {
+    /// The subvolumes, each of which carries the enrolment token at its root.
+    pub fn subvolumes(&self) -> [&str; 3] {
+        [&self.overlay, &self.build, &self.cache]
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,8 +73,11 @@ pub enum Step {
         path: String,
         mode: u32,
     },
-    /// Record the file system's UUID as this machine's SSD.
-    Enrol,
+    /// Record the file system's UUID as this machine's SSD and bind it: a new enrolment token
+    /// on the internal disk and at the root of each of these subvolumes.
+    Enrol {
+        subvolumes: Vec<String>,
+    },
 }
 
 impl std::fmt::Display for Step {
@@ -76,7 +86,9 @@ impl std::fmt::Display for Step {
             Step::Mkfs { device, label, force } => {
                 write!(f, "mkfs.btrfs{} -L {label} {device}", if *force { " -f" } else { "" })
             }
-            Step::MountTop { device } => write!(f, "mount -o subvolid=5 {device} <private temporary mount>"),
+            Step::MountTop { device } => {
+                write!(f, "mount -o subvolid=5,nosuid,nodev,noexec {device} <private temporary mount>")
+            }
             Step::Subvolume(s) => write!(f, "btrfs subvolume create {s}"),
             Step::RenameSubvolume { from, to } => write!(f, "mv {from} {to}   (renaming a subvolume moves no data)"),
             Step::MoveInto { subvolume, dir } => {
@@ -86,9 +98,12 @@ impl std::fmt::Display for Step {
                 write!(f, "btrfs subvolume delete {s}   (the old overlay workdir: overlayfs scratch only)")
             }
             Step::Dir { path, mode } => write!(f, "mkdir -m {mode:o} {path}   (owner root)"),
-            Step::Enrol => {
-                write!(f, "record the btrfs UUID in {ENROLLED}   (this machine stacks only the SSDs enrolled there)")
-            }
+            Step::Enrol { subvolumes } => write!(
+                f,
+                "record the btrfs UUID in {ENROLLED} and a new enrolment token in {TOKENS} and in {}   \
+                 (this machine stacks only the SSDs enrolled and bound so)",
+                subvolumes.iter().map(|s| format!("{s}/{TOKEN_NAME}")).collect::<Vec<_>>().join(", ")
+            ),
         }
     }
 }
@@ -135,7 +150,7 @@ pub fn plan(
     }
     steps.push(Step::Dir { path: l.build.clone(), mode: BUILD_DIR_MODE });
     steps.push(Step::Dir { path: l.cache.clone(), mode: CACHE_DIR_MODE });
-    steps.push(Step::Enrol);
+    steps.push(Step::Enrol { subvolumes: layout.subvolumes().iter().map(|s| s.to_string()).collect() });
     Ok(steps)
 }
 
@@ -226,16 +241,21 @@ fn run_step(step: &Step, top: &Path) -> Result<(), SetupError> {
             std::os::unix::fs::chown(&p, Some(0), Some(0)).ctx(format!("chown {path}"))?;
             Ok(())
         }
-        Step::Enrol => {
-            crate::enrol::record(&crate::enrol::uuid_of(top)?)?;
+        Step::Enrol { subvolumes } => {
+            // a file system made (or adopted) now gets a new token, whatever it carried
+            for s in subvolumes {
+                let _ = fs::remove_file(top.join(s).join(TOKEN_NAME));
+            }
+            crate::enrol::enrol_at(top, &subvolumes.iter().map(String::as_str).collect::<Vec<_>>())?;
             Ok(())
         }
     }
 }
 
-fn mount_top(device: &str, top: &Path) -> Result<(), SetupError> {
+/// Mounts the file system's top level (subvolid=5) at `top`, made root-only if missing.
+pub fn mount_top(device: &str, top: &Path) -> Result<(), SetupError> {
     fs::DirBuilder::new().mode(0o700).recursive(true).create(top).ctx(format!("mkdir {}", top.display()))?;
-    run(Command::new("mount").args(["-t", "btrfs", "-o", "subvolid=5", device]).arg(top))
+    run(Command::new("mount").args(["-t", "btrfs", "-o", "subvolid=5,nosuid,nodev,noexec", device]).arg(top))
 }
 
 fn list_subvolumes(top: &Path) -> Result<Vec<String>, SetupError> {

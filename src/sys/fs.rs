@@ -63,6 +63,32 @@ pub fn create_new_nofollow(p: &Path, mode: u32) -> io::Result<fs::File> {
         .open(p)
 }
 
+/// Opens the regular file `p` for reading, never through a symlink (O_NOFOLLOW).
+pub fn open_read_nofollow(p: &Path) -> io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC).open(p)
+}
+
+/// Replaces `path` by a file holding `body` with `mode`, on a file system that is not trusted:
+/// the temporary file beside it is created exclusively and never through a symlink (a link
+/// left there is removed, not followed), synced, then renamed over `path`.
+pub fn replace_nofollow(path: &Path, body: &str, mode: u32) -> Result<(), IoError> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    match fs::remove_file(&tmp) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            return Err(IoError::new(format!("remove {}", tmp.display()), e));
+        }
+        _ => {}
+    }
+    let mut f = create_new_nofollow(&tmp, mode).ctx(format!("create {}", tmp.display()))?;
+    f.set_permissions(fs::Permissions::from_mode(mode)).ctx(format!("chmod {}", tmp.display()))?;
+    f.write_all(body.as_bytes()).ctx(format!("write {}", tmp.display()))?;
+    f.sync_all().ctx(format!("sync {}", tmp.display()))?;
+    fs::rename(&tmp, path).ctx(format!("rename {}", path.display()))
+}
+
 /// statfs(2) magic of btrfs.
 const BTRFS_SUPER_MAGIC: i64 = 0x9123_683E;
 /// `_IOR(0x94, 31, struct btrfs_ioctl_fs_info_args)` (1024 bytes; the fsid at offset 16).

@@ -18,6 +18,12 @@
 #   cache      a cache subvolume writable by others -> no user's cache is bound from it
 #   readonly   with the overlay up, root cannot write or delete in /nix/store
 #   cost       the shadowing check on an upper layer of 50 000 entries (ms, printed)
+#   bind       an SSD enrolled by its UUID alone (the NixOS option) -> stacked and bound at its
+#              first activation: the same root-only token on the SSD and on the internal disk
+#   clone      a stick that copies the enrolled SSD's UUID (`mkfs.btrfs -U`, readable by every
+#              user in /dev/disk/by-uuid) with a proper layout, root's own -> refused without
+#              the token and with a guessed one, status exit 2 saying so; `nix-ssd enroll` of
+#              it (the owner's choice) binds it, and then it is stacked
 # Enrolment lives on a tmpfs over /var/lib in the namespace: the host's is never touched.
 # Loop devices are detached on exit. Last line: `trust: N passed, M failed`.
 set -uo pipefail
@@ -185,6 +191,72 @@ scenario_cost() {
     check_eq "cost: the overlay is stacked" "$(store_fs)" overlay
 }
 
+scenario_bind() { # after cost: our SSD enrolled by its UUID alone (no token yet)
+    fake_nix && mount_ssd "$OURS" || { fail "bind: setup"; return; }
+    local uuid tok; uuid=$(blkid -p -s UUID -o value "$OURS")
+    # the UUID stays listed; no token anywhere, as before tokens existed or with enrolledUuids
+    rm -f /var/lib/nix-ssd/enrolment-tokens "$W/mnt/overlay/.nix-ssd-enrolment" "$W/mnt/build/.nix-ssd-enrolment"
+    activate
+    check_eq "bind: an SSD enrolled by its UUID alone is stacked" "$(store_fs)" overlay
+    check_has "bind: ... and bound at its first activation" "$ACT_OUT" "bound UUID $uuid to this machine"
+    check_eq "bind: its token on the overlay subvolume is root's, mode 600" "$(stat -c '%u %a' "$W/mnt/overlay/.nix-ssd-enrolment")" "0 600"
+    check_eq "bind: ... and on the build subvolume" "$(stat -c '%u %a' "$W/mnt/build/.nix-ssd-enrolment")" "0 600"
+    check_eq "bind: the tokens file is root's, mode 600" "$(stat -c '%u %a' /var/lib/nix-ssd/enrolment-tokens)" "0 600"
+    check "bind: nobody else can read the token on the SSD" \
+        bash -c "! setpriv --reuid=65534 --regid=65534 --clear-groups cat '$W/mnt/overlay/.nix-ssd-enrolment' 2>/dev/null"
+    tok=$(cat "$W/mnt/overlay/.nix-ssd-enrolment")
+    check_has "bind: the internal disk holds the same token" "$(cat /var/lib/nix-ssd/enrolment-tokens)" "$uuid $tok"
+    check_eq "bind: the build subvolume carries the same token" "$(cat "$W/mnt/build/.nix-ssd-enrolment")" "$tok"
+}
+
+make_clone() { # DEV UUID: a stick with the enrolled SSD's UUID and setup's layout, root's own
+    mkfs.btrfs -q -f -U "$2" -L NIX_SSD "$1" >/dev/null || return 1
+    unshare --mount bash -ec '
+        d=$(mktemp -d); mount "$1" "$d"
+        for s in @overlay @build @cache; do btrfs -q subvolume create "$d/$s" >/dev/null; done
+        mkdir -p -m 0755 "$d/@overlay/upper/eeee-evil/bin" "$d/@overlay/state"; mkdir -m 0700 "$d/@overlay/work"
+        echo CLONE-CONTENT > "$d/@overlay/upper/eeee-evil/bin/x"
+        umount "$d"; rmdir "$d"' _ "$1"
+}
+
+scenario_clone() { # after bind: a copy of our SSD's UUID, our SSD away
+    fake_nix || { fail "clone: setup"; return; }
+    local uuid st rc; uuid=$(blkid -p -s UUID -o value "$OURS")
+    printf '[nix-ssd]\ndevice = %s\nmount-point = %s\n' "$CLONE" "$W/mnt" > "$W/etc-systemd/nix-ssd-generator.conf"
+    # the genuine SSD is not attached (mkfs.btrfs -U refuses a UUID a device in sight carries)
+    btrfs device scan --forget "$OURS" 2>/dev/null; losetup -d "$OURS"
+    make_clone "$CLONE" "$uuid" || { fail "clone: making it"; return; }
+    check_eq "clone: the stick carries the enrolled SSD's UUID" "$(blkid -p -s UUID -o value "$CLONE")" "$uuid"
+    mount_ssd "$CLONE" || { fail "clone: mount"; return; }
+    activate
+    not_stacked clone
+    check "clone: nothing of it is seen in /nix/store" test ! -e /nix/store/eeee-evil
+    check_has "clone: activate says it carries no enrolment token" "$ACT_OUT" \
+        "not using the SSD: $CLONE (btrfs UUID $uuid): $W/mnt/overlay carries no enrolment token"
+    check_has "clone: ... and how to enrol it if it is ours" "$ACT_OUT" "run \`nix-ssd enroll $CLONE\`"
+    check "clone: its mounts are detached" bash -c "! mountpoint -q '$W/mnt/overlay' && ! mountpoint -q '$W/mnt/build'"
+    st=$("$NSSD" status 2>&1); rc=$?
+    sed 's/^/    | /' <<<"$st"
+    check_eq "clone: status exits 2 (broken)" "$rc" 2
+    check_has "clone: status says why" "$st" "carries no enrolment token"
+    # a guessed token, as root's own file of the right mode
+    mount_ssd "$CLONE" || { fail "clone: mount again"; return; }
+    local d; for d in overlay build; do
+        head -c32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$W/mnt/$d/.nix-ssd-enrolment"; chmod 600 "$W/mnt/$d/.nix-ssd-enrolment"
+    done
+    activate
+    not_stacked clone-guessed
+    check_has "clone-guessed: activate says the token is another" "$ACT_OUT" "carries another enrolment token than this machine recorded for UUID $uuid"
+    # the owner's choice: enrol it explicitly
+    local out; out=$("$NSSD" enroll "$CLONE" 2>&1)
+    check_has "clone: nix-ssd enroll binds it" "$out" "enrolled $CLONE (btrfs UUID $uuid) in /var/lib/nix-ssd/enrolled and bound it to this machine"
+    check_has "clone: a second enroll finds it bound" "$("$NSSD" enroll "$CLONE" 2>&1)" "is enrolled and bound already"
+    mount_ssd "$CLONE" || { fail "clone: mount after enroll"; return; }
+    activate
+    check_eq "clone: once enrolled it is stacked" "$(store_fs)" overlay
+    check_eq "clone: ... and its paths are seen" "$(cat /nix/store/eeee-evil/bin/x)" CLONE-CONTENT
+}
+
 ns_main() {
     mount -t tmpfs -o mode=0755 trust-varlib /var/lib || exit 1   # enrolment, this namespace only
     mkdir -p "$W/etc-systemd"
@@ -195,7 +267,7 @@ ns_main() {
     check_eq "the enrolment file is root's, mode 600" "$(stat -c '%u %a' /var/lib/nix-ssd/enrolled)" "0 600"
     check_has "enroll refuses a non-btrfs device" "$("$NSSD" enroll /dev/null 2>&1)" "not btrfs"
     local s
-    for s in foreign shadow elevate owner symlink cache cost; do
+    for s in foreign shadow elevate owner symlink cache cost bind clone; do
         echo "  -- $s"
         unshare --mount --propagation private --pid --fork --mount-proc bash "$SELF" --scenario "$s"
     done
@@ -222,19 +294,21 @@ outer_main() {
     W=$(mktemp -d /var/tmp/nix-ssd-trust.XXXXXX)
     export W NSSD CHECK_RESULTS=$W/results
     : > "$CHECK_RESULTS"
-    LOOPS=()
     MADE_NIX=0
     cleanup() {
-        local l; for l in "${LOOPS[@]}"; do losetup -d "$l" 2>/dev/null; done
+        local f; for f in "$W"/*.img; do   # by backing file: the clone scenario detaches ours itself
+            losetup -n -O NAME -j "$f" | xargs -r -n1 losetup -d
+        done
         if ((MADE_NIX)); then rmdir /nix 2>/dev/null; fi
         if ! grep -q " $W" /proc/self/mountinfo; then rm -rf "$W"; fi
     }
     trap cleanup EXIT
-    truncate -s 512M "$W/ours.img" "$W/foreign.img"
+    truncate -s 512M "$W/ours.img" "$W/foreign.img" "$W/clone.img"
     make_foreign "$W/foreign.img" || abort "making the foreign stick"
-    OURS=$(losetup --find --show "$W/ours.img") && LOOPS+=("$OURS") || abort "losetup"
-    FOREIGN=$(losetup --find --show "$W/foreign.img") && LOOPS+=("$FOREIGN") || abort "losetup"
-    export OURS FOREIGN
+    OURS=$(losetup --find --show "$W/ours.img") || abort "losetup"
+    FOREIGN=$(losetup --find --show "$W/foreign.img") || abort "losetup"
+    CLONE=$(losetup --find --show "$W/clone.img") || abort "losetup"
+    export OURS FOREIGN CLONE
     if [ ! -e /nix ]; then mkdir /nix && MADE_NIX=1; fi
     unshare --mount --propagation private bash "$SELF" --ns || fail "the namespace stage exited $?"
     summary

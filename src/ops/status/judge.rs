@@ -86,6 +86,9 @@ fn ladder(f: &Facts) -> (Health, Vec<String>) {
             d.node
         ));
     }
+    if let Some(why) = &f.refusal {
+        return broken(format!("{why} (activate refused it this boot)"));
+    }
     if !primary {
         return broken(format!(
             "{} is present but {} is not mounted (see `journalctl -u {}`)",
@@ -187,6 +190,7 @@ mod tests {
             boot_default: BootDefault::OnLower,
             default_profile: BootDefault::NotChecked,
             enrolment_error: None,
+            refusal: None,
             plan: Some(p),
         }
     }
@@ -250,6 +254,16 @@ mod tests {
         f.seen.store = StoreStatus::default();
         check(&f, Health::Broken, "UUID 4f1c0021-abcd-ef01-2345-6789aabbccdd) is not enrolled on this machine");
         check(&f, Health::Broken, "run `nix-ssd enroll /dev/disk/by-label/NIX_SSD`");
+    }
+
+    #[test]
+    fn refused_binding_is_broken() {
+        // an enrolled UUID on a stick whose enrolment token differs: activate refused and
+        // unmounted it, and left why
+        let mut f = unmounted(healthy());
+        f.seen.store = StoreStatus::default();
+        f.refusal = Some("not using the SSD: /dev/sdb1 (btrfs UUID 4f1c…): … carries no enrolment token".into());
+        check(&f, Health::Broken, "carries no enrolment token (activate refused it this boot)");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::generator::plan::{self, Plan, Role};
 use crate::generator::sources::{self, Root};
 use crate::nix;
 use crate::overlay;
-use crate::paths::{BOOT_PROFILE, BUILD_DIR_MODE, DEFAULT_PROFILE, ENV_FILE, LOWER_STORE, OVERLAY_DIRS, STORE};
+use crate::paths::{self, BOOT_PROFILE, BUILD_DIR_MODE, DEFAULT_PROFILE, ENV_FILE, LOWER_STORE, OVERLAY_DIRS, STORE};
 use crate::reserve::{self, Space};
 use crate::sys::mount::{self, MountInfo, top_of};
 use crate::sys::{CmdError, cmd, users};
@@ -32,6 +32,8 @@ pub struct Facts {
     pub default_profile: BootDefault,
     /// Why the enrolment list cannot be read or trusted, if it cannot.
     pub enrolment_error: Option<String>,
+    /// Why `activate` refused the SSD this boot (its enrolment token did not match, …), if it did.
+    pub refusal: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +104,7 @@ pub fn probe() -> Facts {
         boot_default: on_lower(BOOT_PROFILE),
         default_profile: on_lower(DEFAULT_PROFILE),
         enrolment_error: None,
+        refusal: fs::read_to_string(paths::refusal(Path::new(ENV_FILE))).ok().map(|t| t.trim().to_string()),
         plan,
     };
     match crate::enrol::enrolled() {
