@@ -202,11 +202,12 @@ scenario_bind() { # after cost: our SSD enrolled by its UUID alone (no token yet
     check_eq "bind: its token on the overlay subvolume is root's, mode 600" "$(stat -c '%u %a' "$W/mnt/overlay/.nix-ssd-enrolment")" "0 600"
     check_eq "bind: ... and on the build subvolume" "$(stat -c '%u %a' "$W/mnt/build/.nix-ssd-enrolment")" "0 600"
     check_eq "bind: the tokens file is root's, mode 600" "$(stat -c '%u %a' /var/lib/nix-ssd/enrolment-tokens)" "0 600"
-    check "bind: nobody else can read the token on the SSD" \
-        bash -c "! setpriv --reuid=65534 --regid=65534 --clear-groups cat '$W/mnt/overlay/.nix-ssd-enrolment' 2>/dev/null"
-    tok=$(cat "$W/mnt/overlay/.nix-ssd-enrolment")
-    check_has "bind: the internal disk holds the same token" "$(cat /var/lib/nix-ssd/enrolment-tokens)" "$uuid $tok"
-    check_eq "bind: the build subvolume carries the same token" "$(cat "$W/mnt/build/.nix-ssd-enrolment")" "$tok"
+    check "bind: the token on the SSD is there, and nobody else can read it" \
+        bash -c "test -s '$W/mnt/overlay/.nix-ssd-enrolment' && ! setpriv --reuid=65534 --regid=65534 --clear-groups cat '$W/mnt/overlay/.nix-ssd-enrolment' 2>/dev/null"
+    tok=$(cat "$W/mnt/overlay/.nix-ssd-enrolment" 2>/dev/null)
+    check "bind: the token is 64 hex digits" grep -Eqx '[0-9a-f]{64}' <<<"$tok"
+    check_has "bind: the internal disk holds the same token" "$(cat /var/lib/nix-ssd/enrolment-tokens 2>/dev/null)" "$uuid ${tok:-no-token}"
+    check_eq "bind: the build subvolume carries the same token" "$(cat "$W/mnt/build/.nix-ssd-enrolment" 2>/dev/null)" "${tok:-no-token}"
 }
 
 make_clone() { # DEV UUID: a stick with the enrolled SSD's UUID and setup's layout, root's own
