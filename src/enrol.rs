@@ -52,13 +52,19 @@ pub fn parse(text: &str) -> BTreeSet<String> {
     crate::generator::sources::parse_enrolled(text).into_iter().collect()
 }
 
+/// Is the file described by `m` root's own regular file that nobody else may touch in `mask`
+/// (0o022: write, 0o077: anything)? What the enrolment trusts must be.
+fn root_only(m: &fs::Metadata, mask: u32) -> bool {
+    m.uid() == 0 && m.mode() & mask == 0 && m.is_file()
+}
+
 /// Every enrolled UUID. A file that is missing adds nothing; one that is not root-owned or is
 /// group- or world-writable is refused (an attacker's list must not count).
 pub fn enrolled() -> Result<BTreeSet<String>, EnrolError> {
     let mut all = BTreeSet::new();
     for f in [ENROLLED, ENROLLED_ETC] {
         let Ok(m) = fs::symlink_metadata(f) else { continue };
-        if m.uid() != 0 || m.mode() & 0o022 != 0 || !m.is_file() {
+        if !root_only(&m, 0o022) {
             return Err(EnrolError::Untrusted(f.into(), m.uid(), m.mode() & 0o7777));
         }
         all.extend(parse(&fs::read_to_string(f).ctx(format!("read {f}"))?));
@@ -112,7 +118,7 @@ pub fn parse_tokens(text: &str) -> BTreeMap<String, String> {
 /// can read, is refused like an untrusted enrolment list.
 pub fn tokens() -> Result<BTreeMap<String, String>, EnrolError> {
     let Ok(m) = fs::symlink_metadata(TOKENS) else { return Ok(BTreeMap::new()) };
-    if m.uid() != 0 || m.mode() & 0o077 != 0 || !m.is_file() {
+    if !root_only(&m, 0o077) {
         return Err(EnrolError::Untrusted(TOKENS.into(), m.uid(), m.mode() & 0o7777));
     }
     Ok(parse_tokens(&fs::read_to_string(TOKENS).ctx(format!("read {TOKENS}"))?))
@@ -139,7 +145,7 @@ pub fn token_on(dir: &Path) -> Result<Option<String>, EnrolError> {
         r => r.ctx(format!("open {}", p.display()))?,
     };
     let m = f.metadata().ctx(format!("stat {}", p.display()))?;
-    if m.uid() != 0 || m.mode() & 0o077 != 0 || !m.is_file() {
+    if !root_only(&m, 0o077) {
         return Err(EnrolError::TokenExposed(p.display().to_string(), m.uid(), m.mode() & 0o7777));
     }
     let mut t = String::new();
@@ -219,12 +225,15 @@ pub fn enrol_at(top: &Path, subvolumes: &[&str]) -> Result<(String, bool), Enrol
         return Err(EnrolError::NoSubvolume(subvolumes.join(", ")));
     }
     let recorded = tokens()?.get(&uuid).cloned();
-    let on: Vec<Option<String>> = dirs.iter().map(|d| token_on(d)).collect::<Result<_, _>>()?;
-    let listed = fs::read_to_string(ENROLLED).map(|t| parse(&t).contains(&uuid)).unwrap_or(false);
-    if listed && recorded.is_some() && on.iter().all(|t| *t == recorded) {
-        return Ok((uuid, false));
+    let mut found = Vec::new();
+    for d in &dirs {
+        found.push((d.display().to_string(), token_on(d)?));
     }
     let token = new_token()?;
+    let listed = fs::read_to_string(ENROLLED).map(|t| parse(&t).contains(&uuid)).unwrap_or(false);
+    if listed && judge(&uuid, recorded.as_deref(), &found, &token) == Binding::Bound {
+        return Ok((uuid, false));
+    }
     for d in &dirs {
         put_token(d, &token)?;
     }
