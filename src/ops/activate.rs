@@ -97,23 +97,23 @@ fn foreign(dirs: &[&PathBuf], r: &mut Report) -> Option<String> {
         (Ok(e), Ok(t)) => (e, t),
         (Err(e), _) | (_, Err(e)) => return Some(format!("not using the SSD: {e}")),
     };
-    let mut by_uuid: BTreeMap<String, Vec<&PathBuf>> = BTreeMap::new();
+    // UUID -> (the device it is mounted from, its mounted subvolumes)
+    let mut by_uuid: BTreeMap<String, (String, Vec<&PathBuf>)> = BTreeMap::new();
     for d in dirs {
         let source = mount::top_mount(d).map(|m| m.source).unwrap_or_else(|| "?".into());
-        let again = format!("if it is this machine's SSD, run `nix-ssd enroll {source}`");
         match enrol::uuid_of(d) {
-            Ok(u) if enrolled.contains(&u) => by_uuid.entry(u).or_default().push(d),
+            Ok(u) if enrolled.contains(&u) => by_uuid.entry(u).or_insert_with(|| (source, vec![])).1.push(d),
             Ok(u) => {
                 return Some(format!(
-                    "not using the SSD: {source} (btrfs UUID {u}) mounted at {} is not enrolled on this machine; {again}",
+                    "not using the SSD: {source} (btrfs UUID {u}) mounted at {} is not enrolled on this machine; \
+                     if it is this machine's SSD, run `nix-ssd enroll {source}`",
                     d.display()
                 ));
             }
             Err(e) => return Some(format!("not using the SSD: {e}")),
         }
     }
-    for (u, ds) in by_uuid {
-        let source = mount::top_mount(ds[0]).map(|m| m.source).unwrap_or_else(|| "?".into());
+    for (u, (source, ds)) in by_uuid {
         match enrol::check_binding(&u, tokens.get(&u).map(String::as_str), &ds) {
             Ok(bound) => r.lines.extend(bound),
             Err(why) => {
