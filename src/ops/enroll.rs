@@ -5,9 +5,8 @@ use crate::enrol::{self, EnrolError};
 use crate::ops::setup::{self, Layout, SetupError};
 use crate::paths::{ENROLLED, SETUP_TOP};
 use crate::sys::mount::{self, enter_private_namespace};
-use crate::sys::{CmdError, IoError, cmd};
+use crate::sys::{CmdError, IoError};
 use std::path::PathBuf;
-use std::process::Command;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EnrollError {
@@ -25,18 +24,10 @@ pub enum EnrollError {
     NoUuid(String),
 }
 
-/// The device's file system type and UUID, as `blkid -p` reads them from the device itself.
-pub fn probe(device: &str) -> Result<(Option<String>, Option<String>), CmdError> {
-    let out = cmd::probe(Command::new("blkid").args(["-p", "-o", "export", device]))?;
-    let (devs, _) = crate::generator::blkid::parse_export(&out);
-    let d = devs.first();
-    Ok((d.and_then(|d| d.tag("TYPE")).map(String::from), d.and_then(|d| d.tag("UUID")).map(String::from)))
-}
-
 /// Enrols `device`, whose subvolumes are named by `layout`. Its top level is mounted in a
 /// private mount namespace of this process (never seen elsewhere, gone with it).
 pub fn enroll(device: &str, layout: &Layout) -> Result<Vec<String>, EnrollError> {
-    let (fs_type, uuid) = probe(device)?;
+    let (fs_type, uuid) = setup::probe(device)?;
     match fs_type.as_deref() {
         Some("btrfs") => {}
         other => return Err(EnrollError::NotBtrfs(device.into(), other.unwrap_or("no file system").into())),

@@ -108,12 +108,14 @@ impl std::fmt::Display for Step {
     }
 }
 
-/// The file system on a device, as `blkid -p` sees it (None: nothing recognised).
-pub fn probe_fs_type(device: &str) -> Result<Option<String>, SetupError> {
+/// The file system type and UUID on a device, as `blkid -p` reads them from the device itself
+/// (None: nothing recognised).
+pub fn probe(device: &str) -> Result<(Option<String>, Option<String>), CmdError> {
     // blkid exits 2 when it finds nothing
     let out = cmd::probe(Command::new("blkid").args(["-p", "-o", "export", device]))?;
     let (devs, _) = crate::generator::blkid::parse_export(&out);
-    Ok(devs.first().and_then(|d| d.tag("TYPE")).map(String::from))
+    let tag = |t: &str| devs.first().and_then(|d| d.tag(t)).map(String::from);
+    Ok((tag("TYPE"), tag("UUID")))
 }
 
 /// The steps for a device, checked against what is on it now.
@@ -205,7 +207,7 @@ fn check_device(device: &str, force: bool, adopt: bool) -> Result<(), SetupError
     if let Some(m) = mounts().into_iter().find(|m| Path::new(&m.source) == canon || m.source == device) {
         return Err(SetupError::Mounted(device.into(), m.target));
     }
-    match (probe_fs_type(device)?, adopt) {
+    match (probe(device)?.0, adopt) {
         (Some(t), true) if t != "btrfs" => Err(SetupError::AdoptNotBtrfs(device.into(), t)),
         (None, true) => Err(SetupError::AdoptNotBtrfs(device.into(), "no file system".into())),
         (Some(t), false) if !force => Err(SetupError::HasFilesystem(device.into(), t)),
