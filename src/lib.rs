@@ -11,6 +11,7 @@
 //!   I/O error type).
 pub mod enrol;
 pub mod generator;
+pub mod menus;
 pub mod nix;
 pub mod ops;
 pub mod overlay;
