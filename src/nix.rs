@@ -214,6 +214,22 @@ pub fn setting(nix_config: &str, key: &str) -> Option<String> {
     })
 }
 
+/// The store path name a link leads to (following links, relative ones included), if any;
+/// the path itself need not exist (an SSD path while the SSD is absent).
+pub fn link_target_name(link: &Path) -> Option<String> {
+    let mut at = link.to_path_buf();
+    for _ in 0..8 {
+        let t = fs::read_link(&at).ok()?;
+        let t = if t.is_absolute() { t } else { at.parent()?.join(t) };
+        if let Ok(rest) = t.strip_prefix(STORE) {
+            let name = rest.components().next()?.as_os_str().to_string_lossy().into_owned();
+            return is_store_name(&name).then_some(name);
+        }
+        at = t;
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,8 +5,8 @@
 use crate::generator::escape::url_encode;
 use crate::nix;
 use crate::paths::{
-    LOWER_DB_DIR, LOWER_ROOTS, LOWER_STATE, LOWER_STORE, QUARANTINE, REMOUNT_HOOK_NAME, SHARED_ROOTS, STATE, STORE,
-    UPPER, WORK,
+    ENV_FILE, LOWER_DB_DIR, LOWER_ROOTS, LOWER_STATE, LOWER_STORE, QUARANTINE, REMOUNT_HOOK_NAME, SHARED_ROOTS, STATE,
+    STORE, UPPER, WORK,
 };
 use crate::sys::fs::{child_dir, open_dir_at};
 use crate::sys::mount::{self, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REMOUNT, MountInfo};
@@ -62,6 +62,29 @@ pub fn store_url(upper: &Path, state: &Path, remount_hook: Option<&Path>) -> Str
         url += &format!("&remount-hook={}", h.display());
     }
     url
+}
+
+/// A client of the overlay store while it is up, for a Nix tool run as root from the lower
+/// layer ([`trusted_command`]): through nix-daemon while it runs, else (at shutdown, after the
+/// daemon stopped) opening the store directly with the daemon's own settings from its env file
+/// — root's default store would open the lower database instead. The second value names that
+/// store for `nix copy --from`. None when the env file names no overlay store.
+pub fn store_client(tool: &str) -> Result<Option<(Command, String)>, CmdError> {
+    let mut c = trusted_command(tool)?;
+    if nix::daemon_pid().is_some() {
+        c.env("NIX_REMOTE", "daemon").env_remove("NIX_CONFIG");
+        return Ok(Some((c, "daemon".into())));
+    }
+    let Some(nix_config) = fs::read_to_string(ENV_FILE)
+        .ok()
+        .and_then(|t| nix::env_file_nix_config(&t))
+        .filter(|c| c.contains("local-overlay://"))
+    else {
+        return Ok(None);
+    };
+    let Some(url) = nix::setting(&nix_config, "store") else { return Ok(None) };
+    c.env_remove("NIX_REMOTE").env("NIX_CONFIG", &nix_config);
+    Ok(Some((c, url)))
 }
 
 /// A command for the Nix tool `name` that is safe to run as root while our overlay may be up:

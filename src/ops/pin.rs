@@ -11,7 +11,8 @@
 use crate::nix::{self, StorePathError};
 use crate::overlay;
 use crate::paths::{
-    BOOT_MENUS, LIVE_SYSTEMS, LOWER_PROFILES, LOWER_STORE, PIN_ROOTS, PIN_STAGING, PIN_STAGING_ROOT, SIGNING_PUB, STORE,
+    BOOT_MENUS, ENV_FILE, LIVE_SYSTEMS, LOWER_PROFILES, LOWER_STORE, PIN_ROOTS, PIN_STAGING, PIN_STAGING_ROOT,
+    SIGNING_PUB,
 };
 use crate::pins;
 use crate::sys::{CmdError, Context, IoError, cmd};
@@ -61,17 +62,21 @@ pub fn pin(paths: &[String]) -> Result<Vec<String>, PinError> {
     Ok(lines)
 }
 
-/// A Nix tool run as root against the daemon (the overlay store), from the lower layer.
-fn via_daemon(tool: &str) -> Result<Command, CmdError> {
-    let mut c = overlay::trusted_command(tool)?;
-    c.env("NIX_REMOTE", "daemon").env_remove("NIX_CONFIG");
-    Ok(c)
+/// A Nix tool run as root against the overlay store, from the lower layer: through the daemon,
+/// or at shutdown directly ([`overlay::store_client`]); and the store's name for `--from`.
+fn overlay_client(tool: &str) -> Result<(Command, String), PinError> {
+    overlay::store_client(tool)?.ok_or_else(|| {
+        PinError::Io(IoError::new(
+            "find the overlay store",
+            std::io::Error::other(format!("nix-daemon is not running and {ENV_FILE} names no overlay store")),
+        ))
+    })
 }
 
 /// Copies the closure's paths that neither the lower store nor the staging store has into the
 /// staging store; returns how many were added to the manifest.
 fn stage(paths: &[String]) -> Result<usize, PinError> {
-    let closure = cmd::output(via_daemon("nix-store")?.args(["--query", "--requisites"]).args(paths))?;
+    let closure = cmd::output(overlay_client("nix-store")?.0.args(["--query", "--requisites"]).args(paths))?;
     let staged = pins::manifest()?.unwrap_or_default();
     let (mut present, mut missing) = (Vec::new(), Vec::new());
     for p in closure.lines().filter(|p| p.strip_prefix("/nix/store/").is_some_and(nix::is_store_name)) {
@@ -95,7 +100,7 @@ fn stage(paths: &[String]) -> Result<usize, PinError> {
     // so that `nix copy` takes them as there and copies only what the lower store lacks.
     let mut reg = String::new();
     for batch in present.chunks(nix::ARG_BATCH) {
-        reg += &cmd::output(via_daemon("nix-store")?.arg("--dump-db").args(batch))?;
+        reg += &cmd::output(overlay_client("nix-store")?.0.arg("--dump-db").args(batch))?;
     }
     if !reg.is_empty() {
         let mut load = overlay::trusted_command("nix-store")?;
@@ -103,7 +108,7 @@ fn stage(paths: &[String]) -> Result<usize, PinError> {
         cmd::output_with_input(&mut load, reg.as_bytes())?;
     }
     for batch in missing.chunks(nix::ARG_BATCH) {
-        let mut copy = overlay::trusted_command("nix")?;
+        let (mut copy, from) = overlay_client("nix")?;
         // Signatures checked: a path the SSD's database lists but this machine did not build
         // (its key) nor substitute (the configured keys), and that is not content-addressed, is
         // refused, so a tampered SSD cannot make the lower store hold it.
@@ -111,10 +116,7 @@ fn stage(paths: &[String]) -> Result<usize, PinError> {
         if let Ok(pk) = fs::read_to_string(SIGNING_PUB) {
             copy.args(["--extra-trusted-public-keys", pk.trim()]);
         }
-        copy.args(["copy", "--from", "daemon", "--to", &to])
-            .args(batch)
-            .env_remove("NIX_REMOTE")
-            .env_remove("NIX_CONFIG");
+        copy.args(["copy", "--from", &from, "--to", &to]).args(batch);
         cmd::output(&mut copy)?;
     }
     // On disk before the manifest names them (write_manifest syncs again after the rename).
@@ -134,7 +136,7 @@ pub fn prune() -> Result<Vec<String>, PinError> {
     let mut keep = BTreeSet::new();
     collect_profile_targets(Path::new(LOWER_PROFILES), 0, &mut keep);
     for live in LIVE_SYSTEMS {
-        keep.extend(store_target(Path::new(live)));
+        keep.extend(nix::link_target_name(Path::new(live)));
     }
     for menu in BOOT_MENUS {
         let p = Path::new(menu);
@@ -171,29 +173,13 @@ pub fn prune() -> Result<Vec<String>, PinError> {
     }])
 }
 
-/// The store path name a link leads to (following links, relative ones included), if any;
-/// the path itself need not exist (an SSD path while the SSD is absent).
-fn store_target(link: &Path) -> Option<String> {
-    let mut at = link.to_path_buf();
-    for _ in 0..8 {
-        let t = fs::read_link(&at).ok()?;
-        let t = if t.is_absolute() { t } else { at.parent()?.join(t) };
-        if let Ok(rest) = t.strip_prefix(STORE) {
-            let name = rest.components().next()?.as_os_str().to_string_lossy().into_owned();
-            return nix::is_store_name(&name).then_some(name);
-        }
-        at = t;
-    }
-    None
-}
-
 /// Every store path a link under the profiles directory leads to (per-user directories too).
 fn collect_profile_targets(dir: &Path, depth: usize, out: &mut BTreeSet<String>) {
     let Ok(entries) = fs::read_dir(dir) else { return };
     for e in entries.flatten() {
         let p = e.path();
         match e.file_type() {
-            Ok(t) if t.is_symlink() => out.extend(store_target(&p)),
+            Ok(t) if t.is_symlink() => out.extend(nix::link_target_name(&p)),
             Ok(t) if t.is_dir() && depth < 4 => collect_profile_targets(&p, depth + 1, out),
             _ => {}
         }

@@ -32,26 +32,16 @@ pub fn sync_roots() -> Result<String, SyncRootsError> {
         .collect();
     let mut lower_refs = BTreeSet::new();
     if !upper_paths.is_empty() {
-        // With the daemon's own settings (the overlay store): root's default store would open
-        // the lower database. Works whether or not the daemon still runs (shutdown).
-        let nix_config = fs::read_to_string(ENV_FILE)
-            .ok()
-            .and_then(|t| nix::env_file_nix_config(&t))
-            .filter(|c| c.contains("local-overlay://"));
-        let Some(nix_config) = nix_config else {
-            return Ok(format!("{ENV_FILE} names no overlay store: left the internal store's roots as they are"));
-        };
+        // The overlay store (root's default store would open the lower database), through the
+        // daemon or, at shutdown after it stopped, directly with its settings.
         // In batches: one argument list of every upper path fails past ~26 000 of them
         // (E2BIG, measured with 40 000).
         let mut out = String::new();
         for batch in upper_paths.chunks(nix::ARG_BATCH) {
-            out += &cmd::output(
-                overlay::trusted_command("nix-store")?
-                    .args(["--query", "--requisites"])
-                    .args(batch)
-                    .env_remove("NIX_REMOTE")
-                    .env("NIX_CONFIG", &nix_config),
-            )?;
+            let Some((mut c, _)) = overlay::store_client("nix-store")? else {
+                return Ok(format!("{ENV_FILE} names no overlay store: left the internal store's roots as they are"));
+            };
+            out += &cmd::output(c.args(["--query", "--requisites"]).args(batch))?;
         }
         for p in out.lines() {
             let name = p.trim_start_matches("/nix/store/");
