@@ -18,7 +18,7 @@ fn allowed(path: &str) -> Option<&'static [(&'static str, &'static [&'static str
     const TIMEOUT: &[(&str, &[&str])] = &[("Unit", &["JobRunningTimeoutSec"])];
     const SERVICE: &[(&str, &[&str])] = &[
         ("Unit", &["Description", "Documentation", "SourcePath", "Wants", "After", "ConditionPathIsMountPoint"]),
-        ("Service", &["Type", "RemainAfterExit", "ExecStart", "ExecStop"]),
+        ("Service", &["Type", "RemainAfterExit", "ExecStart", "ExecStop", "TimeoutStopSec"]),
     ];
     const DAEMON: &[(&str, &[&str])] = &[
         ("Unit", &["Wants", "After", "DefaultDependencies", "Requires", "Conflicts", "Before"]),

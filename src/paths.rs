@@ -106,6 +106,12 @@ pub const BOOT_MENUS: [&str; 3] = ["/boot/extlinux/extlinux.conf", "/boot/grub/g
 pub const LIVE_SYSTEMS: [&str; 2] = ["/run/current-system", "/run/booted-system"];
 /// The boot default (NixOS's system profile).
 pub const BOOT_PROFILE: &str = "/nix/var/nix/profiles/system";
+/// The note `nix-ssd at-shutdown` keeps when it moved the boot menu's default away from a
+/// system that would not boot without the SSD (JSON; `nix-ssd status` reports it).
+pub const BOOT_FALLBACK: &str = "/var/lib/nix-ssd/boot-fallback";
+/// The bootspec (`boot.json`) extension the NixOS module writes into a system whose stage 1
+/// moves staged pins into the store: `{ "stage1MovesPins": true }`.
+pub const BOOTSPEC_EXTENSION: &str = "org.nix-ssd-generator.v1";
 /// The default profile: Nix itself on an install that is not NixOS.
 pub const DEFAULT_PROFILE: &str = "/nix/var/nix/profiles/default";
 /// Where `nix-ssd setup` mounts the top of the btrfs (private namespace; `.<pid>` appended).

@@ -5,7 +5,9 @@ use nix_ssd_generator::generator::config::{Config, DeviceSpec, Mode, Tag};
 use nix_ssd_generator::generator::sources::{self, Root};
 use nix_ssd_generator::ops::activate::{self, Request};
 use nix_ssd_generator::ops::reclaim::ReclaimError;
-use nix_ssd_generator::ops::{apply_pins, at_shutdown, enroll, lvm, pin, preview, reclaim, setup, status, sync_roots};
+use nix_ssd_generator::ops::{
+    apply_pins, at_shutdown, boot_default, enroll, lvm, pin, preview, reclaim, setup, status, sync_roots,
+};
 use nix_ssd_generator::overlay;
 use nix_ssd_generator::paths::REMOUNT_HOOK_NAME;
 use std::path::PathBuf;
@@ -72,7 +74,16 @@ enum Cmd {
     },
     /// Drop the pins of NixOS systems that no profile generation, boot menu entry, running or booted system names any more (pins made by hand stay)
     PrunePins,
-    /// At shutdown, after nix-daemon stopped (nix-ssd.service's ExecStop=): prune-pins, sync-roots, then sync the SSD and close the session
+    /// Show the boot menu (extlinux, GRUB or systemd-boot), its default (*) and which entries boot without the SSD; --default makes an entry the default
+    BootMenu {
+        /// Read (and edit) the menu below this directory instead of /
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+        /// Make this entry the default (an extlinux label, a GRUB title path, a systemd-boot entry file)
+        #[arg(long)]
+        default: Option<String>,
+    },
+    /// At shutdown, after nix-daemon stopped (nix-ssd.service's ExecStop=): the boot default made bootable without the SSD (pinned, or the menu's default moved to the newest entry that boots), prune-pins, sync-roots, then sync the SSD and close the session
     #[command(hide = true)]
     AtShutdown,
     /// Move the paths `pin` staged into the internal (eMMC) store and register them (run at boot by nix-ssd-pins.service, before the overlay and nix-daemon)
@@ -200,6 +211,7 @@ fn main() -> ExitCode {
         Cmd::Pin { paths } => report("pin", pin::pin(&paths)),
         Cmd::ApplyPins => report("apply-pins", apply_pins::apply_pins()),
         Cmd::PrunePins => report("prune-pins", pin::prune()),
+        Cmd::BootMenu { root, default } => report("boot-menu", boot_default::boot_menu(&root, default.as_deref())),
         Cmd::AtShutdown => report("at-shutdown", at_shutdown::at_shutdown()),
         Cmd::Enroll { device } => report("enroll", enroll::enroll(&device, &setup_layout(None))),
         Cmd::SyncRoots => report("sync-roots", sync_roots::sync_roots().map(|l| vec![l])),

@@ -110,12 +110,14 @@ pub fn render(p: &Plan) -> Vec<OutFile> {
                 ("PINS", PINS_SERVICE.into()),
                 ("CONDITION", unit_value(&p.primary().target)),
                 ("EXEC", exec.join(" ")),
-                // At shutdown, after nix-daemon stopped: drop the pins of systems nothing names
-                // any more, then root in the lower store what SSD paths need.
+                // At shutdown, after nix-daemon stopped, while the overlay is up: the next boot's
+                // default made bootable without the SSD (a pin of a whole system closure into
+                // the internal disk can take minutes: systemd's 90 s would cut it), then the
+                // pins of systems nothing names dropped, what SSD paths need rooted.
                 (
                     "EXEC_STOP",
                     if p.mode == Mode::Overlay {
-                        format!("ExecStop={} at-shutdown", exec_word(CLI))
+                        format!("ExecStop={} at-shutdown\nTimeoutStopSec=15min", exec_word(CLI))
                     } else {
                         String::new()
                     },

@@ -1,6 +1,7 @@
 //! `nix-ssd apply-pins`: at boot, before the overlay is stacked and before nix-daemon starts
 //! (the generated nix-ssd-pins.service, which runs with or without the SSD), moves the paths
-//! `nix-ssd pin` staged into /nix/store and registers them in the lower database. The lower
+//! `nix-ssd pin` staged into /nix/store and registers them in the lower database; then puts
+//! back a boot menu default that `at-shutdown` moved away from a system that boots now. The lower
 //! store is then nobody's lower layer and nobody holds its database: the one time it may change.
 //! Each step can be repeated after a power loss: a rename is atomic, a path already in the
 //! store is kept, registration is idempotent, and the manifest goes last.
@@ -60,6 +61,8 @@ pub fn apply_pins() -> Result<Vec<String>, PinError> {
     }
     fs::remove_file(PIN_MANIFEST).ctx(format!("remove {PIN_MANIFEST}"))?;
     fs::remove_dir_all(PIN_STAGING).ctx(format!("remove {PIN_STAGING}"))?;
+    // A boot default the menu was moved away from at shutdown may boot now.
+    lines.extend(super::boot_default::at_boot());
     Ok(lines)
 }
 

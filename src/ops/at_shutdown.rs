@@ -1,33 +1,51 @@
-//! `nix-ssd at-shutdown` (nix-ssd.service's `ExecStop=`, after nix-daemon stopped): drops the
+//! `nix-ssd at-shutdown` (nix-ssd.service's `ExecStop=`, after nix-daemon stopped, while the
+//! overlay is still up): makes sure the next boot's default boots without the SSD (it pins it,
+//! or moves the menu's default to the newest entry that boots: [`boot_default`]), drops the
 //! pins of systems nothing names any more, roots in the lower store what the SSD layer needs,
-//! then syncs the SSD and closes the session (so the next activation need not verify what
-//! this one registered).
-use super::pin::{self, PinError};
-use super::sync_roots::{self, SyncRootsError};
+//! then syncs the SSD and closes the session (so the next activation need not verify what this
+//! one registered). A step that fails does not stop the next ones.
+use super::boot_default;
+use super::pin;
+use super::sync_roots;
 use crate::nix;
 use crate::overlay;
 use crate::session;
 
 #[derive(Debug, thiserror::Error)]
-pub enum AtShutdownError {
-    #[error(transparent)]
-    Pin(#[from] PinError),
-    #[error(transparent)]
-    SyncRoots(#[from] SyncRootsError),
-    #[error(transparent)]
-    Io(#[from] crate::sys::IoError),
-}
+#[error("{}", .0.join("\n"))]
+pub struct AtShutdownError(pub Vec<String>);
 
 pub fn at_shutdown() -> Result<Vec<String>, AtShutdownError> {
-    // Pins first: sync-roots then roots only what the pins that remain need.
-    let mut lines = pin::prune()?;
-    lines.push(sync_roots::sync_roots()?);
+    // The boot default first: the next boot needs it, with or without the SSD.
+    let mut lines = boot_default::at_shutdown();
+    let mut failed = false;
+    // Pins before sync-roots: sync-roots then roots only what the pins that remain need.
+    match pin::prune() {
+        Ok(l) => lines.extend(l),
+        Err(e) => {
+            failed = true;
+            lines.push(format!("prune-pins failed: {e}"));
+        }
+    }
+    match sync_roots::sync_roots() {
+        Ok(l) => lines.push(l),
+        Err(e) => {
+            failed = true;
+            lines.push(format!("sync-roots failed: {e}"));
+        }
+    }
     match (overlay::stacked(), nix::daemon_pid()) {
         (Some(s), None) => {
             if let Some(dir) = s.overlay_dir() {
-                session::close(dir)?;
-                lines
-                    .push("synced the SSD and closed the session: the next activation need not verify this one".into());
+                match session::close(dir) {
+                    Ok(()) => lines.push(
+                        "synced the SSD and closed the session: the next activation need not verify this one".into(),
+                    ),
+                    Err(e) => {
+                        failed = true;
+                        lines.push(format!("closing the session failed: {e}"));
+                    }
+                }
             }
         }
         (Some(_), Some(pid)) => lines.push(format!(
@@ -35,5 +53,5 @@ pub fn at_shutdown() -> Result<Vec<String>, AtShutdownError> {
         )),
         (None, _) => {}
     }
-    Ok(lines)
+    if failed { Err(AtShutdownError(lines)) } else { Ok(lines) }
 }

@@ -5,6 +5,7 @@
 pub mod activate;
 pub mod apply_pins;
 pub mod at_shutdown;
+pub mod boot_default;
 pub mod enroll;
 pub mod lvm;
 pub mod pin;

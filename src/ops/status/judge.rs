@@ -47,6 +47,16 @@ pub fn judge(f: &Facts) -> (Health, Vec<String>) {
             health = Health::Degraded;
         }
     }
+    if let Some(fb) = &f.boot_fallback {
+        warnings.push(format!(
+            "the boot menu's default is {} (/nix/store/{}), not {} (/nix/store/{}): at shutdown that one would not \
+             have booted without the SSD: {}; {} is made the default again once it boots without the SSD",
+            fb.to_entry, fb.to_system, fb.from_entry, fb.from_system, fb.why, fb.from_entry
+        ));
+        if health == Health::Healthy {
+            health = Health::Degraded;
+        }
+    }
     (health, warnings)
 }
 
@@ -188,6 +198,7 @@ mod tests {
                 reserve_path: "/mnt/nix-ssd/overlay/reserve".into(),
             }),
             boot_default: BootDefault::OnLower,
+            boot_fallback: None,
             default_profile: BootDefault::NotChecked,
             enrolment_error: None,
             refusal: None,
@@ -329,5 +340,26 @@ mod tests {
         // never lifts a broken machine
         f.seen.daemon.store = None;
         assert_eq!(judge(&f).0, Health::Broken);
+    }
+
+    #[test]
+    fn a_moved_boot_default_degrades_and_says_which_and_why() {
+        let mut f = healthy();
+        f.boot_fallback = Some(crate::ops::boot_default::Fallback {
+            loader: "extlinux".into(),
+            menu: "/boot/extlinux/extlinux.conf".into(),
+            from_entry: "nixos-default".into(),
+            from_system: "b-nixos-system-3".into(),
+            to_entry: "nixos-2".into(),
+            to_system: "a-nixos-system-2".into(),
+            why: "it could not be pinned: I/O error".into(),
+            at: 0,
+        });
+        check(
+            &f,
+            Health::Degraded,
+            "the boot menu's default is nixos-2 (/nix/store/a-nixos-system-2), not nixos-default (/nix/store/b-nixos-system-3)",
+        );
+        check(&f, Health::Degraded, "it could not be pinned: I/O error");
     }
 }

@@ -5,6 +5,7 @@ use super::{CacheStatus, DaemonStatus, DeviceStatus, MountStatus, Seen, Source, 
 use crate::generator::plan::{self, Plan, Role};
 use crate::generator::sources::{self, Root};
 use crate::nix;
+use crate::ops::boot_default::{self, Fallback, Verdict};
 use crate::overlay;
 use crate::paths::{self, BOOT_PROFILE, BUILD_DIR_MODE, DEFAULT_PROFILE, ENV_FILE, LOWER_STORE, OVERLAY_DIRS, STORE};
 use crate::reserve::{self, Space};
@@ -34,6 +35,8 @@ pub struct Facts {
     pub enrolment_error: Option<String>,
     /// Why `activate` refused the SSD this boot (its enrolment token did not match, …), if it did.
     pub refusal: Option<String>,
+    /// The boot menu's default was moved away from a system that would not boot without the SSD.
+    pub boot_fallback: Option<Fallback>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,6 +108,7 @@ pub fn probe() -> Facts {
         default_profile: on_lower(DEFAULT_PROFILE),
         enrolment_error: None,
         refusal: fs::read_to_string(paths::refusal(Path::new(ENV_FILE))).ok().map(|t| t.trim().to_string()),
+        boot_fallback: boot_fallback(),
         plan,
     };
     match crate::enrol::enrolled() {
@@ -230,6 +234,12 @@ fn layout_drift(p: &Plan, f: &Facts) -> Vec<String> {
         }
     }
     out
+}
+
+/// The fallback note, unless the menu was rewritten since (then it is stale).
+fn boot_fallback() -> Option<Fallback> {
+    let f = boot_default::probe();
+    if boot_default::judge(&f) == Verdict::Forget { None } else { f.fallback }
 }
 
 /// While the overlay is up: is every path of the profile's closure in the lower store (or
