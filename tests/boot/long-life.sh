@@ -1,6 +1,6 @@
 #!/bin/bash
 # Long-life series (issue 14) in the boot bed: one Debian 13 guest (systemd 257, Nix 2.26.3,
-# NixOS-like read-only /nix/store) whose eMMC state persists across eight nspawn boots that
+# NixOS-like read-only /nix/store) whose eMMC state persists across seventeen nspawn boots that
 # alternate with and without the same SSD — a NixOS life cycle of rebuilds, rollback, reclaim
 # and `nix-collect-garbage -d` in both states (guest/long-life: generations are nixos-system-ll-N
 # derivations in the system profile, an extlinux menu, the module's installer sequence pin →
@@ -15,6 +15,20 @@
 #   l7  SSD:    the SSD's database still listed them (the overlay store registers a lower path
 #               there when asked about it, and takes the lower store as immutable): activate
 #               drops them before nix-daemon starts; everything still rooted is there
+# Then the boot default made without the module's hook (issue 18); the boot loader's choice is
+# the menu's DEFAULT entry as read before the boot changes anything (ll-loader.service):
+#   l8  SSD:    the module disabled while the overlay is up (a system built without it, no pin,
+#               the menu rewritten): at shutdown it is staged, but its stage 1 would not move it
+#               in, so the menu's default goes to the newest entry that boots (generation 3)
+#   l9  no SSD: generation 3 boots; stage 1 moves generation 5 in, the menu's default is put back
+#   l10 no SSD: generation 5 (without the module) boots: the way out
+#   l11 SSD:    a default set by hand (nix-env --set, menu), no pin: staged at shutdown
+#   l12 no SSD: it boots
+#   l13 SSD:    the same, then the SSD is pulled before shutdown: the pin fails, the menu's
+#               default goes to the newest entry that boots (generation 6)
+#   l14 no SSD: generation 6 boots; status says which and why
+#   l15 SSD:    (the SSD back) at shutdown generation 7 is staged and the menu's default put back
+#   l16 no SSD: generation 7 boots
 # After every boot: the boot default and Nix itself run, every valid path is present, verify is
 # clean, no failed unit, and what each side roots is kept.
 # Usage: sudo tests/boot/long-life.sh   (binaries: GENERATOR=…, NIX_SSD_CLI=…, NIX_SSD_DEB=…)
@@ -26,6 +40,20 @@ bed_traps
 t_series=$(now_ms)
 bed_series_begin
 LL=$(series_layer long-life client-conf)
+# What the boot loader boots, read before anything of the boot can change it (the extlinux
+# menu's DEFAULT entry: its label and init), for the step to run as the booted system.
+mkdir -p "$LL/etc/systemd/system/sysinit.target.wants" "$LL/etc/systemd/system/nix-ssd.service.d"
+cat > "$LL/usr/local/lib/harness/ll-loader" <<'SH'
+#!/bin/sh
+awk '$1=="DEFAULT"{d=$2} $1=="LABEL"{l=$2} $1=="APPEND" && l==d {for(i=2;i<=NF;i++) if ($i ~ /^init=/) {sub(/^init=/,"",$i); print d, $i; exit}}' \
+    /boot/extlinux/extlinux.conf > /run/ll-loader-booted 2>/dev/null || :
+SH
+chmod 755 "$LL/usr/local/lib/harness/ll-loader"
+printf '[Unit]\nDescription=long-life: the entry the boot loader boots\nDefaultDependencies=no\nAfter=local-fs.target\nBefore=nix-ssd-pins.service sysinit.target\n[Service]\nType=oneshot\nExecStart=/usr/local/lib/harness/ll-loader\n' \
+    > "$LL/etc/systemd/system/ll-loader.service"
+ln -s ../ll-loader.service "$LL/etc/systemd/system/sysinit.target.wants/"
+# at-shutdown's lines on the console too (the guest's journal does not outlive the boot)
+printf '[Service]\nStandardOutput=journal+console\nStandardError=journal+console\n' > "$LL/etc/systemd/system/nix-ssd.service.d/50-bed.conf"
 
 W=$BED_WORK/long-life; rm -rf "$W"; mkdir -p "$W/upper" "$W/work" "$W/merged" "$W/out" "$W/devdisk/by-label"
 SSD=$W/ssd.img; truncate -s 1G "$SSD"
@@ -42,7 +70,7 @@ always() { # always STEP SSD DEFAULT-GEN TOOL
     ok $S "report printed (the boot reached multi-user.target)" reported $S
     if [ "$2" = yes ]; then ok $S "overlay on /nix/store" has $S store-top '^ssd-overlay$'
     else ok $S "no overlay without the SSD" hasnt $S store-top '^ssd-overlay$'; fi
-    ok $S "the boot default is generation $3 and runs" has $S "default generation" "runs: generation-$3\$"
+    [ "$3" = - ] || ok $S "the boot default is generation $3 and runs" has $S "default generation" "runs: generation-$3\$"
     ok $S "Nix itself (the default profile's $4) runs" has $S "nix itself (default profile) runs" "^$4\$"
     ok $S "every path the database calls valid is present" has $S all-present '^[1-9][0-9]* valid, 0 missing$'
     ok $S "verify --check-contents clean" has $S verify '^rc=0 0 problems'
@@ -50,6 +78,7 @@ always() { # always STEP SSD DEFAULT-GEN TOOL
     ok $S "no failed units" has $S failed-units '^ *$'
 }
 gen() { ok "ll-$1" "generation $2: $4" has "ll-$1" "gen$2" "$3"; }
+has_n() { grep -qE -- "$2" <<<"$1"; }   # has_n VALUE ERE
 
 boot l0 no
 always l0 no 1 nix-tool-1
@@ -106,8 +135,83 @@ gen l7 3 'valid=yes exists=yes' "kept"
 ok ll-l7 "SSD root R kept across everything" has ll-l7 "root R" 'valid=yes exists=yes'
 ok ll-l7 "status healthy (exit 0)" has ll-l7 status '^rc=0 health: +healthy'
 
+# ---- the boot default kept bootable however it was made (issue 18): the module disabled while
+# the overlay is up, a default set by hand, the same with the SSD pulled before shutdown
+menu_of() { awk '$1=="DEFAULT"{print $2}' "$W/upper/boot/extlinux/extlinux.conf"; }
+shutdown_said() { grep -c -F -- "$2" "$BED_LOG/ll-$1.console"; }
+
+boot l8 yes
+always l8 yes 5 nix-tool-2
+gen l8 5 'valid=yes exists=yes lower=no pinned=no' "made without the module's hook: on the SSD only, not pinned"
+ok ll-l8 "status: the boot default has paths only on the SSD (degraded)" has ll-l8 status '^rc=1 health: +degraded'
+ok ll-l8 "at shutdown: generation 5 staged" has_n "$(shutdown_said l8 'staged ')" '^[1-9]'
+ok ll-l8 "at shutdown: its stage 1 cannot move it, the menu's default moved to the newest entry that boots" \
+    has_n "$(shutdown_said l8 'the default is now nixos-3 ')" '^1$'
+ok ll-l8 "after shutdown: DEFAULT nixos-3 in extlinux.conf" has_n "$(menu_of)" '^nixos-3$'
+
+boot l9 no
+always l9 no 5 nix-tool-2
+ok ll-l9 "the loader booted nixos-3 (generation 3) and it runs without the SSD" has ll-l9 "loader booted" '^nixos-3 runs: generation-3$'
+ok ll-l9 "generation 5 moved in at boot" has ll-l9 "pins applied" '^moved [1-9]'
+gen l9 5 'valid=yes exists=yes lower=yes' "now in the internal store"
+ok ll-l9 "the menu's default put back at boot (generation 5 boots now)" has ll-l9 "menu put back at boot" '^the default is nixos-default again$'
+ok ll-l9 "the note is gone" has ll-l9 "fallback note" '^no$'
+
+boot l10 no
+always l10 no 5 nix-tool-2
+ok ll-l10 "the loader booted generation 5 (built without the module) without the SSD" has ll-l10 "loader booted" '^nixos-default runs: generation-5$'
+
+boot l11 yes
+always l11 yes 6 nix-tool-2
+gen l11 6 'valid=yes exists=yes lower=no pinned=no' "set by hand: on the SSD only, not pinned"
+ok ll-l11 "at shutdown: generation 6 staged (its stage 1 moves it: no fallback)" has_n "$(shutdown_said l11 'staged ')" '^[1-9]'
+ok ll-l11 "after shutdown: the menu's default unchanged" has_n "$(menu_of)" '^nixos-default$'
+
+boot l12 no
+always l12 no 6 nix-tool-2
+ok ll-l12 "the loader booted generation 6 (set by hand) without the SSD" has ll-l12 "loader booted" '^nixos-default runs: generation-6$'
+gen l12 6 'valid=yes exists=yes lower=yes pinned=yes' "moved in at boot, pinned at shutdown"
+
+cp --sparse=always "$SSD" "$W/ssd-before-pull.img"
+( # the SSD pulled when the guest asks: every further I/O fails (size 0), as on a yanked USB
+  # disk, and the page cache is dropped, so that what the shutdown needs of the SSD is not
+  # still in memory (it was, the first time: the pin at shutdown then worked from the cache)
+  for _ in $(seq 600); do
+      [ -e "$W/out/pull-request" ] && [ -s "$W/out/loopdev" ] && {
+          cp --sparse=always "$SSD" "$W/ssd-at-pull.img"; truncate -s 0 "$SSD"; losetup -c "$(cat "$W/out/loopdev")"
+          echo 3 > /proc/sys/vm/drop_caches
+          : > "$W/out/pulled"; exit 0; }
+      sleep 0.5
+  done ) &
+puller=$!
+boot l13 yes
+wait "$puller"
+ok ll-l13 "report printed" reported ll-l13
+ok ll-l13 "the SSD was pulled before the shutdown" has ll-l13 pulled '^yes$'
+ok ll-l13 "at shutdown: the pin of generation 7 failed" has_n "$(shutdown_said l13 'could not pin the boot default')" '^1$'
+ok ll-l13 "at shutdown: the menu's default moved to the newest entry that boots (generation 6)" \
+    has_n "$(shutdown_said l13 'the default is now nixos-5 ')" '^1$'
+mv "$W/ssd-at-pull.img" "$SSD"
+
+boot l14 no
+always l14 no - nix-tool-2
+ok ll-l14 "the loader booted generation 6, the newest that boots without the SSD" has ll-l14 "loader booted" '^nixos-5 runs: generation-6$'
+ok ll-l14 "status: degraded, says which entry and why" has ll-l14 status '^rc=1 health: +degraded'
+ok ll-l14 "status names the entry, the system not booted and why" has ll-l14 "status says of the boot menu" \
+    "^the boot menu's default is nixos-5 \(/nix/store/[a-z0-9]+-nixos-system-ll-6\), not nixos-default \(/nix/store/[a-z0-9]+-nixos-system-ll-7\).*could not be pinned"
+
+boot l15 yes
+always l15 yes 7 nix-tool-2
+ok ll-l15 "at shutdown (the SSD back): generation 7 staged and the menu's default put back" \
+    has_n "$(shutdown_said l15 'the default is nixos-default again')" '^1$'
+
+boot l16 no
+always l16 no 7 nix-tool-2
+ok ll-l16 "the loader booted generation 7 without the SSD" has ll-l16 "loader booted" '^nixos-default runs: generation-7$'
+ok ll-l16 "status no longer speaks of a moved default" has ll-l16 "status says of the boot menu" '^$'
+
 echo "long-life boots: ${BOOTS[*]}; series wall $(( $(now_ms) - t_series )) ms"
-for s in l0 l1 l2 l3 l4 l5 l6 l7; do
+for s in l0 l1 l2 l3 l4 l5 l6 l7 l8 l9 l10 l11 l12 l13 l14 l15 l16; do
     if [[ " ${BOOT_FAILED[*]} " == *" ll-$s "* ]]; then
         echo "--- report of ll-$s"; cat "$BED_LOG/ll-$s.report"; tail -30 "$BED_LOG/ll-$s.console"
     fi
