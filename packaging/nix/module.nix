@@ -137,20 +137,28 @@ let
       Type = "oneshot";
       PrivateMounts = true;
     };
-    # mv, mkdir: coreutils; mount: util-linux (both in the initrd's /bin by default; named here
+    # mv, mkdir, stat: coreutils; mount: util-linux (both in the initrd's /bin by default; named here
     # so that a smaller initrd keeps them)
     path = [
       pkgs.coreutils
       pkgs.util-linux
     ];
+    # A store that is a file system of its own is left alone: a rename cannot reach it (the
+    # view would show the directory under it; mv would copy, not atomically).
     script = stage1Pins + ''
       view=/run/nix-ssd-pins-view
       mkdir -p "$view/nix"
       if mount --bind /sysroot/nix "$view/nix" && mount -o remount,bind,rw "$view/nix"; then
-        nixSsdMovePins "$view"
+        root=$view
       else
         echo "nix-ssd: no writable view of /sysroot/nix; renaming in place"
-        nixSsdMovePins /sysroot
+        root=/sysroot
+      fi
+      if [ "$(stat -c %d:%i "$root/nix/store")" = "$(stat -c %d:%i /sysroot/nix/store)" ] &&
+         [ "$(stat -c %d "$root/nix/store")" = "$(stat -c %d "$root/nix/.nix-ssd-pins")" ]; then
+        nixSsdMovePins "$root"
+      else
+        echo "nix-ssd: /sysroot/nix/store is a file system of its own: the staged pins are not moved"
       fi
     '';
   };
@@ -394,6 +402,7 @@ in
         boot.initrd.systemd.storePaths = [
           "${pkgs.coreutils}/bin/mv"
           "${pkgs.coreutils}/bin/mkdir"
+          "${pkgs.coreutils}/bin/stat"
           "${pkgs.util-linux}/bin/mount"
         ];
       }))

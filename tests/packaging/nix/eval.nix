@@ -155,8 +155,8 @@ let
       (check "${p}: overlay: before the closure is looked for and activated" (all (x: elem x (u.before or [ ])) [ "initrd-find-nixos-closure.service" "initrd-nixos-activation.service" "initrd.target" "shutdown.target" ] && elem "shutdown.target" (u.conflicts or [ ])))
       (check "${p}: overlay: only when a finished staging exists" ((u.unitConfig.ConditionPathExists or null) == "/sysroot/nix/.nix-ssd-pins/manifest"))
       (check "${p}: overlay: oneshot, in a mount namespace of its own" ((u.serviceConfig or { }) == { Type = "oneshot"; PrivateMounts = true; }))
-      (check "${p}: overlay: the same function as the scripted stage 1, on a writable view of /sysroot/nix" (has "nixSsdMovePins() {" (u.script or null) && has "mount --bind /sysroot/nix \"$view/nix\"" u.script && has "nixSsdMovePins \"$view\"" u.script))
-      (check "${p}: overlay: its tools are in the initrd (storePaths) and on its PATH" (map toString (u.path or [ ]) == [ "${pk.coreutils}" "${pk.util-linux}" ] && o.initrdStorePaths == [ "${pk.coreutils}/bin/mv" "${pk.coreutils}/bin/mkdir" "${pk.util-linux}/bin/mount" ]))
+      (check "${p}: overlay: the same function as the scripted stage 1, on a writable view of /sysroot/nix" (has "nixSsdMovePins() {" (u.script or null) && has "mount --bind /sysroot/nix \"$view/nix\"" u.script && has "nixSsdMovePins \"$root\"" u.script && has "stat -c %d:%i" u.script))
+      (check "${p}: overlay: its tools are in the initrd (storePaths) and on its PATH" (map toString (u.path or [ ]) == [ "${pk.coreutils}" "${pk.util-linux}" ] && o.initrdStorePaths == [ "${pk.coreutils}/bin/mv" "${pk.coreutils}/bin/mkdir" "${pk.coreutils}/bin/stat" "${pk.util-linux}/bin/mount" ]))
       (check "${p}: overlay, pinBootGenerations = false: no unit, no bootspec entry" (let e = view (evalNixOS { inherit system release loader stage1; settings = modes.overlay // { pinBootGenerations = false; }; }); in e.ok && !(e.initrdServices ? nix-ssd-pins) && !(e.bootspec ? "org.nix-ssd-generator.v1")))
     ])) [ "systemd" "scripted" ]) loaders) systems;
 
