@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     &["sys", "paths"],
     &["generator"],
-    &["nix", "reserve", "enrol", "session", "menus"],
-    &["overlay", "pins"],
+    &["nix", "reserve", "enrol", "session"],
+    &["overlay", "pins", "menus"],
     &["ops"],
 ];
 const MAX_FN_LINES: usize = 80;
