@@ -2,7 +2,8 @@
 # The whole test suite (README's test command; .ci/run calls it). Run as root on Debian 12:
 # installs what the tests need, builds, and runs unit + fixture tests, systemd-analyze
 # verification, kernel tests (real btrfs + overlayfs), fuzz smoke, the boot bed (systemd-nspawn
-# and qemu boots of a Debian 13 guest: matrix, store safety, symlink safety, fault matrix) and
+# and qemu boots of a Debian 13 guest: matrix, store safety, a systemd initrd built by dracut,
+# symlink safety, fault matrix) and
 # the benchmarks (figures only, never a pass/fail on time).
 # Steps can be skipped for quick local runs: SKIP="boot bench" tests/run.sh
 set -uo pipefail
@@ -53,6 +54,7 @@ step deb deb
 bins=(GENERATOR="$top/target/release/nix-ssd-generator" NIX_SSD_CLI="$top/target/release/nix-ssd" NIX_SSD_DEB="${NIX_SSD_DEB:-}")
 step boot env "${bins[@]}" tests/boot/run.sh
 step store-safety env "${bins[@]}" tests/boot/store-safety.sh
+step initrd env "${bins[@]}" tests/boot/initrd.sh   # the module's stage-1 unit in a real systemd initrd (dracut): a staged default boots without the SSD
 step long-life env "${bins[@]}" tests/boot/long-life.sh   # rebuilds, rollback, reclaim, GC -d with and without the SSD
 step symlink-safety env "${bins[@]}" tests/boot/symlink-safety.sh
 step faults env "${bins[@]}" tests/boot/faults.sh

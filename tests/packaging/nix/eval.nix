@@ -270,9 +270,10 @@ in
     preSwitchCheck = baseView.preSwitchChecks.nix-ssd-pin or "";
     installBootLoader = baseView.installBootLoader.text or "";
     loader = (view (evalNixOS { })).installBootLoader.cmd or "";
-    # the systemd stage 1 unit, for the boot bed's dracut initrd (tests/boot) and run.sh
+    # the systemd stage 1 unit, for the boot bed's dracut initrd (tests/boot/initrd-units.nix
+    # renders it from here) and run.sh: every option the mirror declares for an initrd service
     initrdUnit = let u = baseView.initrdServices.nix-ssd-pins; in {
-      inherit (u) description wantedBy before after conflicts unitConfig serviceConfig script;
+      inherit (u) description documentation wantedBy requiredBy before after conflicts unitConfig serviceConfig script;
       path = map toString u.path;
     };
     stage1Postmount = (view (evalNixOS { stage1 = "scripted"; settings = modes.overlay; })).postMountCommands;
