@@ -3,7 +3,8 @@
 # installs what the tests need, builds, and runs unit + fixture tests, systemd-analyze
 # verification, kernel tests (real btrfs + overlayfs), fuzz smoke, the boot bed (systemd-nspawn
 # and qemu boots of a Debian 13 guest: matrix, store safety, a systemd initrd built by dracut,
-# symlink safety, fault matrix) and
+# symlink safety, fault matrix), the real boot loaders (U-Boot, systemd-boot, GRUB: which entry
+# boots after boot-menu --default) and
 # the benchmarks (figures only, never a pass/fail on time).
 # Steps can be skipped for quick local runs: SKIP="boot bench" tests/run.sh
 set -uo pipefail
@@ -53,6 +54,8 @@ step deb deb
 # The boot bed installs the Debian package into its guest (so packaging is tested by real boots).
 bins=(GENERATOR="$top/target/release/nix-ssd-generator" NIX_SSD_CLI="$top/target/release/nix-ssd" NIX_SSD_DEB="${NIX_SSD_DEB:-}")
 step boot env "${bins[@]}" tests/boot/run.sh
+# which entry U-Boot's extlinux, systemd-boot and GRUB boot before and after `nix-ssd boot-menu --default` (qemu, ~1-2 min)
+step loaders env NIX_SSD_CLI="$top/target/release/nix-ssd" tests/boot/loaders.sh
 step store-safety env "${bins[@]}" tests/boot/store-safety.sh
 step initrd env "${bins[@]}" tests/boot/initrd.sh   # the module's stage-1 unit in a real systemd initrd (dracut): a staged default boots without the SSD
 step long-life env "${bins[@]}" tests/boot/long-life.sh   # rebuilds, rollback, reclaim, GC -d with and without the SSD
