@@ -100,6 +100,42 @@ pub fn probe(cmd: &mut Command) -> Result<String, CmdError> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// [`output`] within `limit`: None when the command was still running then (it is killed).
+/// stdout and stderr are drained as it runs, so a chatty command cannot block on a full pipe.
+pub fn output_within(cmd: &mut Command, limit: std::time::Duration) -> Result<Option<String>, CmdError> {
+    use std::io::Read;
+    use std::process::Stdio;
+    let spawn_err = |cmd: &Command, source| CmdError::Spawn { cmd: shown(cmd), source };
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(|e| spawn_err(cmd, e))?;
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = r.read_to_end(&mut v);
+            v
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().expect("stdout is piped")));
+    let err = drain(Box::new(child.stderr.take().expect("stderr is piped")));
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        if let Some(st) = child.try_wait().map_err(|e| spawn_err(cmd, e))? {
+            break Some(st);
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let (out, err) = (out.join().unwrap_or_default(), err.join().unwrap_or_default());
+    match status {
+        None => Ok(None),
+        Some(st) if st.success() => Ok(Some(String::from_utf8_lossy(&out).into_owned())),
+        Some(st) => Err(failed(cmd, st, &err)),
+    }
+}
+
 fn failed(cmd: &Command, status: ExitStatus, stderr: &[u8]) -> CmdError {
     CmdError::Failed { cmd: shown(cmd), status: status.to_string(), stderr: trim_stderr(stderr) }
 }
@@ -137,5 +173,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.ends_with("failed (exit status: 4): bad"), "{e}");
+    }
+
+    #[test]
+    fn output_within_a_limit_or_killed() {
+        let out =
+            output_within(Command::new("sh").args(["-c", "echo hi; echo x >&2"]), std::time::Duration::from_secs(5));
+        assert_eq!(out.unwrap().as_deref(), Some("hi\n"));
+        let t0 = std::time::Instant::now();
+        let slow = output_within(Command::new("sleep").arg("30"), std::time::Duration::from_millis(200));
+        assert_eq!(slow.unwrap(), None);
+        assert!(t0.elapsed() < std::time::Duration::from_secs(5), "killed at the limit");
+        assert!(output_within(&mut Command::new("false"), std::time::Duration::from_secs(5)).is_err());
     }
 }
