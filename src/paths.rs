@@ -112,6 +112,25 @@ pub const BOOT_FALLBACK: &str = "/var/lib/nix-ssd/boot-fallback";
 /// The bootspec (`boot.json`) extension the NixOS module writes into a system whose stage 1
 /// moves staged pins into the store: `{ "stage1MovesPins": true }`.
 pub const BOOTSPEC_EXTENSION: &str = "org.nix-ssd-generator.v1";
+/// The NixOS module's boot-loader hook's request that a background job has not finished
+/// (`nix-ssd install-bootloader`; JSON: the system, the loader's installer, when).
+pub const PENDING_INSTALL: &str = "/var/lib/nix-ssd/pending-install";
+/// That background job: a transient service of this name.
+pub const INSTALL_JOB: &str = "nix-ssd-install-bootloader";
+/// One installer at a time: the job, at-shutdown, a switch that finds nothing to wait for.
+pub const INSTALL_LOCK: &str = "/run/nix-ssd/install-bootloader.lock";
+/// Guards the record against a switch replacing it while a finished job removes it.
+pub const INSTALL_RECORD_LOCK: &str = "/run/nix-ssd/install-record.lock";
+/// Names of staged paths `apply-pins` moved into the internal store: their upper-layer copies
+/// (the pin copied them from there) are deleted at the next activation instead of being
+/// quarantined as shadowing entries.
+pub const MOVED_IN: &str = "/var/lib/nix-ssd/pins-moved-in";
+/// Written by `prune-pins` when it dropped pins (the systems, one a line): their closures are
+/// collectable in the internal store, and the next activation with the SSD collects it.
+pub const LOWER_GC_WANTED: &str = "/var/lib/nix-ssd/internal-gc-wanted";
+/// How long that collection may hold up the boot (nix-daemon waits for it); cut short, it goes
+/// on at the next activation.
+pub const LOWER_GC_LIMIT_SECS: u64 = 60;
 /// The default profile: Nix itself on an install that is not NixOS.
 pub const DEFAULT_PROFILE: &str = "/nix/var/nix/profiles/default";
 /// Where `nix-ssd setup` mounts the top of the btrfs (private namespace; `.<pid>` appended).

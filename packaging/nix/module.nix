@@ -6,10 +6,10 @@
 #
 # Needs NixOS 23.11 or later (asserted): the module sets `nix.settings` (22.05), the package
 # uses `lib.fileset` (23.11), `env` in mkDerivation and `hostPlatform.rust` (23.05) and
-# `systemdMinimal`. Options that only some releases have (system.preSwitchChecks, 24.11;
-# boot.initrd.systemd.services, 22.05; boot.initrd.postMountCommands, to be removed with the
-# scripted stage 1; boot.bootspec, 23.05) are defined only where they exist (`options ? …`), so
-# importing the module never breaks an evaluation, even with `enable = false`.
+# `systemdMinimal`. Options that only some releases have (boot.initrd.systemd.services, 22.05;
+# boot.initrd.postMountCommands, to be removed with the scripted stage 1; boot.bootspec, 23.05)
+# are defined only where they exist (`options ? …`), so importing the module never breaks an
+# evaluation, even with `enable = false`.
 {
   config,
   lib,
@@ -64,20 +64,20 @@ let
     fi
   '';
 
-  # Pinning: the closure of a system goes into the eMMC store (with an eMMC root) before that
-  # system becomes the boot default, so the machine boots it without the SSD. Two places:
+  # Pinning: the closure of a system goes into the internal store (with an internal root)
+  # before the boot menu names it, so the machine boots it without the SSD.
   #
-  # 1. The boot loader installer. switch-to-configuration (Perl and -ng) and nixos-install run
-  #    `<system.build.installBootLoader> TOPLEVEL` for `switch` and `boot`, and that command is
-  #    what writes the boot menu and its default, for every loader (extlinux, GRUB,
-  #    systemd-boot, …): the module wraps it so `nix-ssd pin TOPLEVEL` runs first and a failure
-  #    stops it before the menu is written. The loader's own command comes from the same
-  #    configuration evaluated without this wrapper (extendModules), so nothing of the loader
-  #    is copied here. NIXOS_NO_CHECK does not skip it.
-  # 2. system.preSwitchChecks, where the release has it: before anything of the switch, so a
-  #    failed pin aborts it before activation. The action ($2) is not passed by every
-  #    switch-to-configuration version; unknown or absent means pin (fail closed). Only `test`
-  #    and `dry-activate`, which never touch the boot menu, skip it.
+  # switch-to-configuration (Perl and -ng) and nixos-install run
+  # `<system.build.installBootLoader> TOPLEVEL` for `switch` and `boot`, and that command is what
+  # writes the boot menu and its default, for every loader (extlinux, GRUB, systemd-boot, …).
+  # The module wraps it: `nix-ssd install-bootloader` runs the loader's own command at once when
+  # TOPLEVEL already boots without the SSD (or the overlay is not up); otherwise it returns at
+  # once and a background job copies TOPLEVEL into the internal store and only then runs the
+  # loader's command — the menu keeps naming the previous default, which boots, until then, and
+  # a shutdown finishes the job first (nix-ssd(8), install-bootloader). The switch waits for the
+  # SSD, not for the internal disk. The loader's own command comes from the same configuration
+  # evaluated without this wrapper (extendModules), so nothing of the loader is copied here.
+  # NIXOS_NO_CHECK does not skip it.
   pinInstallBootLoader =
     let
       loader =
@@ -87,21 +87,10 @@ let
     in
     pkgs.writeShellScript "nix-ssd-install-bootloader" ''
       # Written by the NixOS module services.nix-ssd. $1 = the system about to become the boot
-      # default: pin its closure into the eMMC store, then run the boot loader's installer.
-      set -e
-      ${cli} pin "$1"
-      ${loader} "$@"
-      # The menu now lists what exists: drop the pins of systems nothing names any more.
-      ${cli} prune-pins || echo "nix-ssd prune-pins failed; the old pins stay" >&2
+      # default: the loader's installer runs once it boots without the SSD (see nix-ssd(8)).
+      exec ${cli} install-bootloader --loader ${lib.escapeShellArg "${loader}"} "$@"
     '';
-  pinCheck = ''
-    case "''${2-}" in
-      test|dry-activate) ;;
-      *) ${cli} pin "$1" ;;
-    esac
-  '';
-  hasPreSwitchChecks = options ? system.preSwitchChecks;
-  # 3. Stage 1: while the overlay is up, `nix-ssd pin` only stages what the internal store lacks
+  # Stage 1: while the overlay is up, `nix-ssd pin` only stages what the internal store lacks
   #    (the mounted lower layer must not change); stage 1 renames it into the store before the
   #    new boot default's closure is looked for there (its init may be among it).
   #    nix-ssd-pins.service (generated) registers it before nix-daemon starts.
@@ -304,15 +293,16 @@ in
       defaultText = literalExpression ''config.services.nix-ssd.mode == "overlay"'';
       description = ''
         Copy each new system generation's closure into the internal store, with an internal GC
-        root, before it becomes the boot default (`nixos-rebuild switch` / `boot`,
-        `nixos-install`), by running `nix-ssd pin` before the boot loader's installer
-        ({option}`system.build.installBootLoader`, for every loader: extlinux, GRUB,
-        systemd-boot, …) and from {option}`system.preSwitchChecks` where the release has it
-        (every action but `test` and `dry-activate`). A failure stops the switch before the
-        boot menu is written, so the machine never defaults to a generation it cannot boot
-        without the SSD. While the overlay is up a pin stages what the internal store lacks;
-        stage 1 moves it into the store at the next boot (a unit of the systemd initrd, or
-        `boot.initrd.postMountCommands` in the scripted one), with or without the SSD.
+        root, before the boot menu names it (`nixos-rebuild switch` / `boot`, `nixos-install`):
+        the boot loader's installer ({option}`system.build.installBootLoader`, for every loader:
+        extlinux, GRUB, systemd-boot, …) is wrapped by `nix-ssd install-bootloader`, which runs
+        it at once when the new system boots without the SSD already, and otherwise after a
+        background copy (idle I/O) that a shutdown finishes first; until then the menu keeps
+        the previous default. A failed copy leaves the menu as it was, so the machine never
+        defaults to a generation it cannot boot without the SSD. While the overlay is up the
+        copy stages what the internal store lacks; stage 1 moves it into the store at the next
+        boot (a unit of the systemd initrd, or `boot.initrd.postMountCommands` in the scripted
+        one), with or without the SSD.
       '';
     };
 
@@ -386,10 +376,9 @@ in
       };
     })
 
-    (mkIf (cfg.mode != "off" && cfg.pinBootGenerations) (mkMerge [
-      { system.build.installBootLoader = lib.mkForce pinInstallBootLoader; }
-      (lib.optionalAttrs hasPreSwitchChecks { system.preSwitchChecks.nix-ssd-pin = pinCheck; })
-    ]))
+    (mkIf (cfg.mode != "off" && cfg.pinBootGenerations) {
+      system.build.installBootLoader = lib.mkForce pinInstallBootLoader;
+    })
     (mkIf (cfg.mode == "overlay" && cfg.pinBootGenerations) (mkMerge [
       # Each only where the release declares it (the scripted stage 1 is to be removed).
       (lib.optionalAttrs hasScriptedInitrd (mkIf (!initrdSystemd) {

@@ -6,7 +6,8 @@ use nix_ssd_generator::generator::sources::{self, Root};
 use nix_ssd_generator::ops::activate::{self, Request};
 use nix_ssd_generator::ops::reclaim::ReclaimError;
 use nix_ssd_generator::ops::{
-    apply_pins, at_shutdown, boot_default, enroll, lvm, pin, preview, reclaim, setup, status, sync_roots,
+    apply_pins, at_shutdown, boot_default, enroll, install_bootloader, lvm, pin, preview, reclaim, setup, status,
+    sync_roots,
 };
 use nix_ssd_generator::overlay;
 use nix_ssd_generator::paths::REMOUNT_HOOK_NAME;
@@ -74,6 +75,21 @@ enum Cmd {
     },
     /// Drop the pins of NixOS systems that no profile generation, boot menu entry, running or booted system names any more (pins made by hand stay)
     PrunePins,
+    /// The NixOS module's boot loader hook: run the loader's installer for SYSTEM once it boots without the SSD — now if it does, else after copying it into the internal store in the background (a shutdown finishes it first)
+    InstallBootloader {
+        /// The boot loader's installer (a shell command line; SYSTEM and ARGS are appended)
+        #[arg(long, required_unless_present = "finish")]
+        loader: Option<String>,
+        /// Finish what a switch left to the background job (the job itself, and at-shutdown)
+        #[arg(long, conflicts_with_all = ["loader", "system"])]
+        finish: bool,
+        /// The new boot default (a store path or a link to one)
+        #[arg(required_unless_present = "finish")]
+        system: Option<String>,
+        /// More arguments for the installer
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Show the boot menu (extlinux, GRUB or systemd-boot), its default (*) and which entries boot without the SSD; --default makes an entry the default
     BootMenu {
         /// Read (and edit) the menu below this directory instead of /
@@ -211,6 +227,11 @@ fn main() -> ExitCode {
         Cmd::Pin { paths } => report("pin", pin::pin(&paths)),
         Cmd::ApplyPins => report("apply-pins", apply_pins::apply_pins()),
         Cmd::PrunePins => report("prune-pins", pin::prune()),
+        Cmd::InstallBootloader { finish: true, .. } => report("install-bootloader", install_bootloader::finish()),
+        Cmd::InstallBootloader { loader, system, args, .. } => report(
+            "install-bootloader",
+            install_bootloader::install_bootloader(&loader.unwrap_or_default(), &system.unwrap_or_default(), &args),
+        ),
         Cmd::BootMenu { root, default } => report("boot-menu", boot_default::boot_menu(&root, default.as_deref())),
         Cmd::AtShutdown => report("at-shutdown", at_shutdown::at_shutdown()),
         Cmd::Enroll { device } => report("enroll", enroll::enroll(&device, &setup_layout(None))),

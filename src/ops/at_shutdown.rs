@@ -1,10 +1,12 @@
 //! `nix-ssd at-shutdown` (nix-ssd.service's `ExecStop=`, after nix-daemon stopped, while the
-//! overlay is still up): makes sure the next boot's default boots without the SSD (it pins it,
+//! overlay is still up): finishes a boot loader install a switch left to a background job,
+//! makes sure the next boot's default boots without the SSD (it pins it,
 //! or moves the menu's default to the newest entry that boots: [`boot_default`]), drops the
 //! pins of systems nothing names any more, roots in the lower store what the SSD layer needs,
 //! then syncs the SSD and closes the session (so the next activation need not verify what this
 //! one registered). A step that fails does not stop the next ones.
 use super::boot_default;
+use super::install_bootloader;
 use super::pin;
 use super::sync_roots;
 use crate::nix;
@@ -16,9 +18,14 @@ use crate::session;
 pub struct AtShutdownError(pub Vec<String>);
 
 pub fn at_shutdown() -> Result<Vec<String>, AtShutdownError> {
-    // The boot default first: the next boot needs it, with or without the SSD.
-    let mut lines = boot_default::at_shutdown();
-    let mut failed = false;
+    // What a switch left to a background job that did not finish (it was stopped before
+    // this ran): the new default copied in, then the boot menu written.
+    let (mut lines, mut failed) = match install_bootloader::finish() {
+        Ok(l) => (l, false),
+        Err(e) => (vec![format!("finishing the boot loader install failed (the menu keeps its default): {e}")], true),
+    };
+    // The boot default: the next boot needs it, with or without the SSD.
+    lines.extend(boot_default::at_shutdown());
     // Pins before sync-roots: sync-roots then roots only what the pins that remain need.
     match pin::prune() {
         Ok(l) => lines.extend(l),

@@ -135,25 +135,28 @@ pub fn judge(f: &Facts) -> Verdict {
 pub fn probe() -> Facts {
     let menu = menus::read(Path::new("/"));
     let profile = nix::link_target_name(Path::new(BOOT_PROFILE));
-    let staged = pins::staged();
-    // While the overlay is up the internal store is its lower layer; else /nix/store itself.
-    let internal = if overlay::stacked().is_some() { LOWER_STORE } else { STORE };
     let mut names: Vec<String> = profile.iter().cloned().collect();
     if let Some(m) = &menu {
         names.extend(m.entries.iter().filter_map(|e| e.system.clone()));
     }
-    let systems = names
-        .into_iter()
-        .map(|n| {
-            let s = System {
-                whole: Path::new(internal).join(&n).exists(),
-                staged: staged.contains(&n),
-                moves_pins: moves_pins(&Path::new(STORE).join(&n)),
-            };
-            (n, s)
-        })
-        .collect();
+    let staged = pins::staged();
+    let systems = names.into_iter().map(|n| (n.clone(), system_with(&n, &staged))).collect();
     Facts { menu, profile, systems, fallback: read_fallback() }
+}
+
+/// What is known of the system `name` (a store path name).
+pub fn system(name: &str) -> System {
+    system_with(name, &pins::staged())
+}
+
+fn system_with(name: &str, staged: &std::collections::BTreeSet<String>) -> System {
+    // While the overlay is up the internal store is its lower layer; else /nix/store itself.
+    let internal = if overlay::stacked().is_some() { LOWER_STORE } else { STORE };
+    System {
+        whole: Path::new(internal).join(name).exists(),
+        staged: staged.contains(name),
+        moves_pins: moves_pins(&Path::new(STORE).join(name)),
+    }
 }
 
 /// Does the system's bootspec (`boot.json`) say its stage 1 moves staged pins? Unreadable,

@@ -7,6 +7,7 @@ pub mod apply_pins;
 pub mod at_shutdown;
 pub mod boot_default;
 pub mod enroll;
+pub mod install_bootloader;
 pub mod lvm;
 pub mod pin;
 pub mod preview;

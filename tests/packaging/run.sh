@@ -242,44 +242,34 @@ nix_flake() {
 # writeShellApplication) with a recording nix-ssd and boot loader installer in place of the
 # store paths: pre-switch pins for every action but test / dry-activate (also for none or an
 # unknown one); the wrapped installer pins first and stops before the loader when pinning fails.
-nix_pin_hooks() {
-    local d=$scratch/hooks sys=/nix/store/00000000000000000000000000000000-nixos-system-rock5c-26.11 a log rc
+nix_pin_hooks() { # the module's boot-loader hook, run with a recording nix-ssd
+    local d=$scratch/hooks sys=/nix/store/00000000000000000000000000000000-nixos-system-rock5c-26.11 log rc
     rm -rf "$d"; mkdir -p "$d"
-    printf '#!/bin/sh\necho "nix-ssd $*" >> %s/log\n[ -z "${PIN_FAILS-}" ]\n' "$d" > "$d/nix-ssd"
-    printf '#!/bin/sh\necho "loader $*" >> %s/log\n' "$d" > "$d/loader"
+    # a stand-in nix-ssd: records its arguments, runs the loader command it is given (as the
+    # real one does once the system boots without the SSD), exits 1 when INSTALL_FAILS is set
+    cat > "$d/nix-ssd" <<SH
+#!/bin/bash
+printf 'nix-ssd'; printf ' [%s]' "\$@"; echo
+[ -z "\${INSTALL_FAILS-}" ] || exit 1
+[ "\$1 \$2" = "install-bootloader --loader" ] && exec /bin/sh -c "\$3 \\"\\\$@\\"" x "\${@:4}"
+SH
+    printf '#!/bin/sh\necho "loader $*"\n' > "$d/loader"
     chmod +x "$d/nix-ssd" "$d/loader"
     python3 - "$scratch/eval-good.json" "$d" <<'PY' || return 1
 import json, sys
 s = json.load(open(sys.argv[1]))["scripts"]; d = sys.argv[2]
 loader = s["loader"].split()
-assert s["installBootLoader"] and s["preSwitchCheck"] and loader[0].startswith("/nix/store/")
+assert s["installBootLoader"] and loader[0].startswith("/nix/store/")
 fix = lambda t: t.replace(s["cli"], d + "/nix-ssd").replace(loader[0], d + "/loader")
-open(d + "/pre-switch.sh", "w").write(fix(s["preSwitchCheck"]))
 open(d + "/install.sh", "w").write(fix(s["installBootLoader"]))
 PY
-    for a in switch boot check frobnicate "" none test dry-activate; do
-        rm -f "$d/log"
-        if [ "$a" = none ]; then bash -euo pipefail "$d/pre-switch.sh" "$sys"; else bash -euo pipefail "$d/pre-switch.sh" "$sys" "$a"; fi || { echo "pre-switch $a: exit $?"; return 1; }
-        log=$(cat "$d/log" 2>/dev/null)
-        case $a in
-            test|dry-activate) [ -z "$log" ] || { echo "pre-switch $a pinned: $log"; return 1; } ;;
-            *) [ "$log" = "nix-ssd pin $sys" ] || { echo "pre-switch '$a' did not pin: '$log'"; return 1; } ;;
-        esac
-        echo "pre-switch action '${a}': ${log:-(no pin)}"
-    done
-    rm -f "$d/log"; PIN_FAILS=1 bash -euo pipefail "$d/pre-switch.sh" "$sys" switch && { echo "a failed pin did not fail the check"; return 1; }
-    echo "pre-switch with a failing pin: exit non-zero"
-    rm -f "$d/log"; bash -euo pipefail "$d/install.sh" "$sys" || return 1
-    log=$(cat "$d/log"); printf 'installer:\n%s\n' "$log"
-    [ "$log" = "$(printf 'nix-ssd pin %s\nloader -g 20 -t 5 -c %s\nnix-ssd prune-pins' "$sys" "$sys")" ] || return 1
-    # a failing prune does not fail the install (the menu is written; the old pins stay)
-    rm -f "$d/log"; printf '#!/bin/sh\necho "nix-ssd $*" >> %s/log\ncase "$1" in prune-pins) exit 1;; esac\n' "$d" > "$d/nix-ssd"
-    bash -euo pipefail "$d/install.sh" "$sys" 2>/dev/null || { echo "a failing prune-pins failed the install"; return 1; }
-    echo "installer with a failing prune-pins: exit 0"
-    printf '#!/bin/sh\necho "nix-ssd $*" >> %s/log\n[ -z "${PIN_FAILS-}" ]\n' "$d" > "$d/nix-ssd"
-    rm -f "$d/log"; PIN_FAILS=1 bash -euo pipefail "$d/install.sh" "$sys"; rc=$?
-    log=$(cat "$d/log"); printf 'installer with a failing pin (exit %s):\n%s\n' "$rc" "$log"
-    [ $rc != 0 ] && [ "$log" = "nix-ssd pin $sys" ]
+    log=$(bash -euo pipefail "$d/install.sh" "$sys") || return 1
+    printf 'installer:\n%s\n' "$log"
+    [ "$log" = "$(printf 'nix-ssd [install-bootloader] [--loader] [%s -g 20 -t 5 -c] [%s]\nloader -g 20 -t 5 -c %s' "$d/loader" "$sys" "$sys")" ] \
+        || { echo "not: nix-ssd install-bootloader --loader 'LOADER' SYSTEM, then the loader with SYSTEM"; return 1; }
+    INSTALL_FAILS=1 bash -euo pipefail "$d/install.sh" "$sys" >/dev/null; rc=$?
+    echo "installer when nix-ssd install-bootloader fails: exit $rc"
+    [ $rc != 0 ]
 }
 # The package's check phase as buildRustPackage runs it in the Nix build sandbox:
 # NIX_SSD_CLI from the package's env with $out a /nix/store path, `cargo test --release --locked

@@ -117,9 +117,8 @@ let
       (check "${p}: overlay: no static NIX_REMOTE on any service" (all (s: !(o.services.${s}.environment or { } ? NIX_REMOTE)) (attrNames o.services)))
       (check "${p}: overlay: nix-gc / nix-optimise left to the generator's drop-ins" (attrNames o.services == [ "nixos-upgrade" ]))
       (check "${p}: overlay: nixos-upgrade reads client.env" ((o.services.nixos-upgrade.serviceConfig.EnvironmentFile or null) == [ "-/run/nix-ssd/client.env" ] && elem "nix-ssd.service" (o.services.nixos-upgrade.after or [ ])))
-      (check "${p}: overlay: ${loader} installer wrapped: pin, then the loader" ((o.installBootLoader.name or null) == "nix-ssd-install-bootloader" && has "set -e\n${cli} pin \"$1\"\n${loaderCmd} \"$@\"\n" (o.installBootLoader.text or null)))
-      (check "${p}: overlay: after the loader, the pins of systems nothing names are dropped" (has "${loaderCmd} \"$@\"\n# The menu now lists what exists: drop the pins of systems nothing names any more.\n${cli} prune-pins ||" (o.installBootLoader.text or null)))
-      (check "${p}: overlay: pin in preSwitchChecks" (has "${cli} pin \"$1\"" (o.preSwitchChecks.nix-ssd-pin or null)))
+      (check "${p}: overlay: ${loader} installer wrapped: nix-ssd install-bootloader runs the loader's own command" ((o.installBootLoader.name or null) == "nix-ssd-install-bootloader" && has "\nexec ${cli} install-bootloader --loader ${lib.escapeShellArg loaderCmd} \"$@\"\n" (o.installBootLoader.text or null)))
+      (check "${p}: overlay: nothing in preSwitchChecks (the switch does not wait for the internal disk)" (o.preSwitchChecks == null || o.preSwitchChecks == { }))
       (check "${p}: the release's default stage 1 is systemd's" o.initrdSystemd)
       (check "${p}: enrolledUuids: /etc/nix-ssd/enrolled, lowercase, copied mode 0600" (
         let e = (evalNixOS { inherit system release loader; settings = modes.overlay // { enrolledUuids = [ "4F1C0021-ABCD-EF01-2345-6789AABBCCDD" ]; }; }).config.environment.etc."nix-ssd/enrolled";
@@ -175,7 +174,7 @@ let
     in [
       (check "${p}: every mode evaluates, enable = false too" (all (m: ev.${m}.ok) (attrNames modes)))
       (check "${p}: overlay: assertions hold" (allOk ev.overlay.assertions))
-      (check "${p}: overlay: pinned by the wrapped installer alone" ((ev.overlay.installBootLoader.name or null) == "nix-ssd-install-bootloader" && ev.overlay.preSwitchChecks == null))
+      (check "${p}: overlay: the installer wrapped there too" ((ev.overlay.installBootLoader.name or null) == "nix-ssd-install-bootloader" && ev.overlay.preSwitchChecks == null))
       (check "${p}: the scripted stage 1 by default there, and it moves the staged pins" (!ev.overlay.initrdSystemd && has "\nnixSsdMovePins \"$targetRoot\"\n" ev.overlay.postMountCommands))
     ]) loaders) systems;
   canary = evalNixOS {
@@ -267,7 +266,6 @@ in
   # For run.sh to run (the module's shell fragments, with the fake CLI path to replace).
   scripts = {
     cli = "${pkg}/bin/nix-ssd";
-    preSwitchCheck = baseView.preSwitchChecks.nix-ssd-pin or "";
     installBootLoader = baseView.installBootLoader.text or "";
     loader = (view (evalNixOS { })).installBootLoader.cmd or "";
     # the systemd stage 1 unit, for the boot bed's dracut initrd (tests/boot/initrd-units.nix
