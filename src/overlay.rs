@@ -11,6 +11,7 @@ use crate::paths::{
 use crate::sys::fs::{child_dir, open_dir_at};
 use crate::sys::mount::{self, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REMOUNT, MountInfo};
 use crate::sys::{CmdError, Context, IoError};
+use std::collections::BTreeSet;
 use std::fs;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt};
@@ -190,6 +191,8 @@ pub struct Shadows {
     pub checked: usize,
     /// Entries that had the name of a lower-store entry (or were whiteouts), moved aside.
     pub moved: Vec<String>,
+    /// Upper copies of paths a pin copied into the lower store (their names given), deleted.
+    pub dropped: Vec<String>,
     pub elapsed: Duration,
     /// Where they went.
     pub quarantine: PathBuf,
@@ -202,8 +205,10 @@ pub struct Shadows {
 /// store's copy is then seen. Nix itself makes such duplicates: `nix-ssd pin` copies upper
 /// paths into the lower store, and they stay in the upper layer until `nix-store --optimise`
 /// drops them. Entries of `.links` (Nix's hard-link pool) are checked one by one. Must run
-/// before stacking, while `lower` is the lower store.
-pub fn quarantine_shadows(dir: &Path, lower: &Path) -> Result<Shadows, IoError> {
+/// before stacking, while `lower` is the lower store. An entry named in `copies` (paths a pin
+/// copied from this upper layer into the lower store: the lower copy is the same path, and is
+/// what would be seen anyway) is deleted instead of being kept.
+pub fn quarantine_shadows(dir: &Path, lower: &Path, copies: &BTreeSet<String>) -> Result<Shadows, IoError> {
     let t0 = Instant::now();
     let upper = dir.join(UPPER);
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
@@ -229,6 +234,11 @@ pub fn quarantine_shadows(dir: &Path, lower: &Path) -> Result<Shadows, IoError> 
                     move_aside(l.path(), format!(".links/{n}"), &mut out)?;
                 }
             }
+        } else if in_lower && !whiteout && copies.contains(&name) {
+            let p = e.path();
+            let r = if e.file_type().is_ok_and(|t| t.is_dir()) { fs::remove_dir_all(&p) } else { fs::remove_file(&p) };
+            r.ctx(format!("delete the upper copy {}", p.display()))?;
+            out.dropped.push(name);
         } else if in_lower || whiteout {
             move_aside(e.path(), name, &mut out)?;
         }

@@ -7,7 +7,11 @@ use crate::enrol;
 use crate::generator::config::Mode;
 use crate::nix::{self, EnvFile};
 use crate::overlay::{self, OverlayError};
-use crate::paths::{self, BUILD_DIR_MODE, CACHE_USER_MODE, LOWER_DB, LOWER_DB_DIR, STATE, STORE, UPPER};
+use crate::paths::{
+    self, BUILD_DIR_MODE, CACHE_USER_MODE, LOWER_DB, LOWER_DB_DIR, LOWER_GC_LIMIT_SECS, LOWER_GC_WANTED, MOVED_IN,
+    STATE, STORE, UPPER,
+};
+use crate::pins;
 use crate::reserve;
 use crate::session::{self, Session};
 use crate::sys::fs::{child_dir, open_dir_at, write_atomic};
@@ -321,6 +325,43 @@ fn modified_paths(stderr: &str) -> Vec<String> {
         .collect()
 }
 
+/// Collects the lower store when `prune-pins` dropped pins since the last collection: before
+/// stacking (the lower store must not change under the overlay), after a clean stop only (the
+/// stop's sync-roots rooted what the SSD layer needs of it), for at most
+/// [`LOWER_GC_LIMIT_SECS`] (the boot's nix-daemon waits; cut short, it goes on next time). The
+/// check of the SSD's database after a lower change (`check_store`) then drops what the SSD
+/// listed of what went.
+fn collect_lower(dir: &Path, r: &mut Report) {
+    let Ok(wanted) = fs::read_to_string(LOWER_GC_WANTED) else { return };
+    let n = wanted.lines().filter(|l| !l.trim().is_empty()).count();
+    if !matches!(session::read(dir), Session::Closed(_)) {
+        r.lines.push(format!(
+            "not collecting the internal store yet ({n} dropped pin(s)): the last session with the SSD did not end \
+             cleanly, so what the SSD layer needs there may not be rooted; after the next clean stop"
+        ));
+        return;
+    }
+    let t0 = std::time::Instant::now();
+    let mut gc = nix::command("nix-store");
+    gc.arg("--gc").env_remove("NIX_REMOTE").env_remove("NIX_CONFIG");
+    let ms = || t0.elapsed().as_millis();
+    match cmd::output_within(&mut gc, std::time::Duration::from_secs(LOWER_GC_LIMIT_SECS)) {
+        Ok(Some(out)) => {
+            let _ = fs::remove_file(LOWER_GC_WANTED);
+            let said = out.lines().last().unwrap_or("").trim().to_string();
+            r.lines.push(format!(
+                "collected the internal store ({n} dropped pin(s)) in {} ms, before stacking: {said}",
+                ms()
+            ));
+        }
+        Ok(None) => r.lines.push(format!(
+            "collecting the internal store was cut short after {} ms; it goes on at the next activation",
+            ms()
+        )),
+        Err(e) => r.lines.push(format!("collecting the internal store failed ({} ms): {e}", ms())),
+    }
+}
+
 /// Stacks the overlay on /nix/store (unless it is already there). Returns the daemon's store URL.
 fn stack_overlay(dir: &Path, r: &mut Report) -> Result<String, OverlayError> {
     overlay::check_layout(dir)?;
@@ -349,12 +390,20 @@ fn stack_overlay(dir: &Path, r: &mut Report) -> Result<String, OverlayError> {
         r.lines.push("the overlay is already on /nix/store".into());
         return Ok(url);
     }
-    // /nix/store is still the lower store here.
-    let sh = overlay::quarantine_shadows(dir, Path::new(STORE))?;
+    // /nix/store is still the lower store here: nobody's lower layer, the one time it may change.
+    collect_lower(dir, r);
+    let copies = pins::parse(&fs::read_to_string(MOVED_IN).unwrap_or_default());
+    let sh = overlay::quarantine_shadows(dir, Path::new(STORE), &copies)?;
+    let _ = fs::remove_file(MOVED_IN);
     r.lines.push(format!(
-        "checked {} upper-layer entries against the lower store in {} ms{}",
+        "checked {} upper-layer entries against the lower store in {} ms{}{}",
         sh.checked,
         sh.elapsed.as_millis(),
+        if sh.dropped.is_empty() {
+            String::new()
+        } else {
+            format!("; deleted {} upper copies of paths pinned into it", sh.dropped.len())
+        },
         if sh.moved.is_empty() {
             String::new()
         } else {

@@ -8,8 +8,9 @@
 use super::pin::PinError;
 use crate::nix;
 use crate::overlay;
-use crate::paths::{APPLY_VIEW, NIX_DIR, PIN_MANIFEST, PIN_STAGING, STORE};
+use crate::paths::{APPLY_VIEW, MOVED_IN, NIX_DIR, PIN_MANIFEST, PIN_STAGING, STATE_DIR_MODE, STORE};
 use crate::pins;
+use crate::sys::fs::write_atomic_mode;
 use crate::sys::mount::{self, in_private_namespace};
 use crate::sys::{Context, IoError, cmd};
 use std::fs;
@@ -59,6 +60,11 @@ pub fn apply_pins() -> Result<Vec<String>, PinError> {
         cmd::output_with_input(&mut load, reg.as_bytes())?;
         lines.push(format!("registered {} path(s) in the internal store's database", present.len()));
     }
+    // Their copies in the SSD's upper layer are now duplicates: the next activation deletes them.
+    let mut copies = pins::parse(&fs::read_to_string(MOVED_IN).unwrap_or_default());
+    copies.extend(present.iter().map(|n| n.to_string()));
+    let list: String = copies.iter().map(|n| format!("{n}\n")).collect();
+    write_atomic_mode(Path::new(MOVED_IN), &list, 0o600, STATE_DIR_MODE)?;
     fs::remove_file(PIN_MANIFEST).ctx(format!("remove {PIN_MANIFEST}"))?;
     fs::remove_dir_all(PIN_STAGING).ctx(format!("remove {PIN_STAGING}"))?;
     // A boot default the menu was moved away from at shutdown may boot now.

@@ -10,11 +10,13 @@
 //! NixOS the initrd does the rename, so a boot default staged this way boots without the SSD.
 use crate::nix::{self, StorePathError};
 use crate::overlay;
+use crate::paths::STATE_DIR_MODE;
 use crate::paths::{
-    BOOT_MENUS, ENV_FILE, LIVE_SYSTEMS, LOWER_PROFILES, LOWER_STORE, PIN_ROOTS, PIN_STAGING, PIN_STAGING_ROOT,
-    SIGNING_PUB,
+    BOOT_MENUS, ENV_FILE, LIVE_SYSTEMS, LOWER_GC_WANTED, LOWER_PROFILES, LOWER_STORE, PIN_ROOTS, PIN_STAGING,
+    PIN_STAGING_ROOT, SIGNING_PUB,
 };
 use crate::pins;
+use crate::sys::fs::write_atomic_mode;
 use crate::sys::{CmdError, Context, IoError, cmd};
 use std::collections::BTreeSet;
 use std::fs;
@@ -160,6 +162,13 @@ pub fn prune() -> Result<Vec<String>, PinError> {
             fs::remove_file(&link).ctx(format!("remove {}", link.display()))?;
             dropped.push(name.to_string());
         }
+    }
+    if !dropped.is_empty() {
+        // Their closures may now be collected from the internal store: the next activation with
+        // the SSD does it, before stacking.
+        let mut wanted = fs::read_to_string(LOWER_GC_WANTED).unwrap_or_default();
+        wanted.extend(dropped.iter().map(|n| format!("{n}\n")));
+        write_atomic_mode(Path::new(LOWER_GC_WANTED), &wanted, 0o600, STATE_DIR_MODE)?;
     }
     Ok(vec![if dropped.is_empty() {
         format!("{} pin(s), none of a system that nothing names any more", pinned.len())

@@ -117,7 +117,7 @@ pub fn btrfs_fsid(dir: &Path) -> io::Result<Option<[u8; 16]>> {
 }
 
 /// Size and room of a file system.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Space {
     pub total: u64,
     /// Bytes an unprivileged writer may still use (statvfs f_bavail).

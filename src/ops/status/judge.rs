@@ -190,6 +190,7 @@ mod tests {
                     source: Source::Process,
                 },
                 caches: vec![],
+                internal: Default::default(),
             },
             drift: vec![],
             ssd_space: Some(SsdSpace {

@@ -64,6 +64,26 @@ pub struct Seen {
     pub store: StoreStatus,
     pub daemon: DaemonStatus,
     pub caches: Vec<CacheStatus>,
+    pub internal: InternalStatus,
+}
+
+/// The internal store (the lower store while the overlay is up): its room, and what nix-ssd
+/// keeps there or will put there or take out.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct InternalStatus {
+    /// The file system holding it, bytes.
+    pub total: u64,
+    pub available: u64,
+    /// Pinned closures (the roots in /nix/var/nix/gcroots/nix-ssd-pins), store path names.
+    pub pinned: Vec<String>,
+    /// Paths staged for it (moved in at the next boot).
+    pub staged: usize,
+    /// Dropped pins whose closures the next activation with the SSD collects.
+    pub collectable: Vec<String>,
+    /// A new boot default a switch left to the background copy (then the boot loader), if any.
+    pub pending_install: Option<String>,
+    /// When that switch asked (seconds since the epoch).
+    pub pending_since: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -191,6 +211,7 @@ impl Status {
             dm.build_dir.as_deref().unwrap_or("default"),
             if dm.source == Source::Process { "daemon's environment" } else { "env file; the daemon has not started" }
         );
+        o += &self.internal_lines();
         for c in &self.seen.caches {
             o += &format!(
                 "cache:    {} at {}: mounted {}\n",
@@ -201,6 +222,34 @@ impl Status {
         }
         for w in self.seen.config_warnings.iter().chain(&self.warnings) {
             o += &format!("warning:  {w}\n");
+        }
+        o
+    }
+
+    fn internal_lines(&self) -> String {
+        let i = &self.seen.internal;
+        let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+        let mut o = format!(
+            "internal: {:.1} GiB free of {:.1} GiB; {} pin(s), {} path(s) staged, {} dropped pin(s) to collect\n",
+            gib(i.available),
+            gib(i.total),
+            i.pinned.len(),
+            i.staged,
+            i.collectable.len()
+        );
+        if let Some(p) = &i.pending_install {
+            o += &if self.seen.store.overlay {
+                format!(
+                    "pending:  {p}, made the boot default by a switch, is being copied into the internal store; the boot \
+                     menu names it once that is done (until then the previous default; a shutdown finishes it first)\n"
+                )
+            } else {
+                format!(
+                    "pending:  {p}, made the boot default by a switch while its closure was on the SSD, waits for the SSD: \
+                     the next clean shutdown with it copies it in and writes the boot menu, which keeps the previous default \
+                     until then\n"
+                )
+            };
         }
         o
     }

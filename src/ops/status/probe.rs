@@ -1,13 +1,16 @@
 //! Everything `status` looks at, gathered once: the generator's decision for this machine, the
 //! mount table, the device, the daemon's settings, the SSD's space and layout, and whether the
 //! boot default is on the lower store. No judgement here.
-use super::{CacheStatus, DaemonStatus, DeviceStatus, MountStatus, Seen, Source, StoreStatus};
+use super::{CacheStatus, DaemonStatus, DeviceStatus, InternalStatus, MountStatus, Seen, Source, StoreStatus};
 use crate::generator::plan::{self, Plan, Role};
 use crate::generator::sources::{self, Root};
 use crate::nix;
 use crate::ops::boot_default::{self, Fallback, Verdict};
 use crate::overlay;
-use crate::paths::{self, BOOT_PROFILE, BUILD_DIR_MODE, DEFAULT_PROFILE, ENV_FILE, LOWER_STORE, OVERLAY_DIRS, STORE};
+use crate::paths::{
+    self, BOOT_PROFILE, BUILD_DIR_MODE, DEFAULT_PROFILE, ENV_FILE, LOWER_GC_WANTED, LOWER_STORE, OVERLAY_DIRS,
+    PIN_ROOTS, STORE,
+};
 use crate::reserve::{self, Space};
 use crate::sys::mount::{self, MountInfo, top_of};
 use crate::sys::{CmdError, cmd, users};
@@ -101,6 +104,7 @@ pub fn probe() -> Facts {
             store: store_status(&all),
             daemon: daemon_status(),
             caches: c.cache_users.iter().map(|u| cache_status(u, &all)).collect(),
+            internal: internal_status(),
         },
         drift: Vec::new(),
         ssd_space: None,
@@ -234,6 +238,31 @@ fn layout_drift(p: &Plan, f: &Facts) -> Vec<String> {
         }
     }
     out
+}
+
+/// The internal store's room and what nix-ssd keeps, stages and would collect there.
+fn internal_status() -> InternalStatus {
+    let at = if overlay::stacked().is_some() { LOWER_STORE } else { STORE };
+    let space = reserve::space(Path::new(at)).unwrap_or_default();
+    let pending = crate::ops::install_bootloader::pending();
+    InternalStatus {
+        total: space.total,
+        available: space.avail,
+        pinned: nix::roots(Path::new(PIN_ROOTS))
+            .into_iter()
+            .map(|p| p.trim_start_matches("/nix/store/").to_string())
+            .collect(),
+        staged: crate::pins::staged().len(),
+        collectable: fs::read_to_string(LOWER_GC_WANTED)
+            .unwrap_or_default()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect(),
+        pending_since: pending.as_ref().map(|p| p.at),
+        pending_install: pending.map(|p| p.system),
+    }
 }
 
 /// The fallback note, unless the menu was rewritten since (then it is stale).
