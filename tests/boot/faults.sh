@@ -17,6 +17,10 @@
 #   q5  SSD back: each imported path valid and whole, or not valid; a 2000-file build, pulled
 #   q6  SSD back: the built path valid and whole, or not valid
 #   (q4-q6 FAULT_ROUNDS times: FAULT_ROUNDS=5 for the full series)
+#   q7  SSD: a switch returns before its background copy into the internal store; power lost then
+#   q8  no SSD: the previous default boots; status says what waits
+#   q9  SSD: a clean shutdown finishes the copy and writes the menu
+#   q10 no SSD: the new default boots
 # Every step: the machine is up, Nix works, `nix-store --verify --check-contents` is clean and
 # every path the database calls valid is present (`nix path-info --all`).
 # Usage: sudo [FAULT_ROUNDS=5] tests/boot/faults.sh   (binaries: GENERATOR=…, NIX_SSD_CLI=…, NIX_SSD_DEB=…)
@@ -28,9 +32,18 @@ bed_traps
 t_series=$(now_ms)
 bed_series_begin
 FL=$(series_layer faults client-conf)
+# the boot loader's installer (extlinux, as NixOS writes it) for the switches of q7-q10, and
+# nix-ssd.service's lines (at-shutdown's) on the console too
+install -m755 "$BED_DIR/guest/ll-menu" "$FL/usr/local/lib/harness/ll-menu"
+mkdir -p "$FL/etc/systemd/system/nix-ssd.service.d"
+printf '[Service]\nStandardOutput=journal+console\nStandardError=journal+console\n' > "$FL/etc/systemd/system/nix-ssd.service.d/50-bed.conf"
 
 W=$BED_WORK/faults; rm -rf "$W"; mkdir -p "$W"
-STEP_MS=(); declare -A STEP_RC
+STEP_MS=(); declare -A STEP_RC; rounds=()
+# FAULT_SERIES: which series run (default all): nspawn (full, corrupt), qemu (pulled, late),
+# power (power lost after a switch); for working on one of them
+series() { [[ " ${FAULT_SERIES:-nspawn qemu power} " == *" $1 "* ]]; }
+want_qemu() { series qemu || series power; }
 
 # ---------------------------------------------------------------- nspawn series
 NW=$W/nspawn; mkdir -p "$NW/upper" "$NW/work" "$NW/merged" "$NW/out" "$NW/devdisk/by-label"
@@ -70,6 +83,7 @@ host_action() {
     case $1 in
     device_del) echo "device_del ssd" ;;
     device_add) printf 'drive_add 0 if=none,id=ssdd,file=%s,format=raw,cache=unsafe\ndevice_add virtio-blk-pci,drive=ssdd,id=ssd,addr=0x5\n' "$QSSD" ;;
+    quit) echo "quit" ;;   # the power lost: what the guest wrote to its disks stays, its caches go
     *) log "unknown host action '$1'"; return ;;
     esac > "$2/mon.in"
     log "host action: $1"; ACTIONS+=("$1")
@@ -116,6 +130,8 @@ same_pid() { local a b; a=$(rv "$1" daemon-pid-before); b=$(rv "$1" daemon-pid-a
 num_ge() { local v; v=$(rv "$1" "$2" | awk '{print $1}'); [[ $v =~ ^[0-9]+$ ]] && [ "$v" -ge "$3" ]; }   # num_ge NAME KEY MIN
 num_le() { local v; v=$(rv "$1" "$2" | awk '{print $1}'); [[ $v =~ ^[0-9]+$ ]] && [ "$v" -le "$3" ]; }
 free_back() { local a b; a=$(rv "$1" free-before-mib); b=$(rv "$1" "$2"); [[ $a =~ ^[0-9]+$ && $b =~ ^[0-9]+$ ]] && [ $((a - b)) -le 16 ]; }
+acted() { [[ " ${ACTIONS[*]} " == *" $1 "* ]]; }   # acted ACTION: the host did it in the last qstep
+menu_is() { [ -n "$(rv "$1" "$2")" ] && [ "$(rv "$1" menu-default | awk '{print $2}')" = "$(rv "$1" "$2")" ]; }   # menu_is NAME KEY
 booted() {
     ok "$1" "booted, step report printed" reported "$1"
     ok "$1" "nix-daemon answers" has "$1" daemon '^ok$'
@@ -125,6 +141,7 @@ clean_store() {  # clean_store NAME KEY: verify --check-contents clean and nothi
     ok "$1" "every valid path is present (nix path-info --all)" has "$1" valid-present '^[1-9][0-9]* checked 0 missing$'
 }
 
+if series nspawn; then
 # ================================================================ nspawn: full, corrupt
 log "=== faults: nspawn series (SSD full, SSD corrupt)"
 nstep n1
@@ -190,10 +207,12 @@ clean_store $S verify-1
 for x in K L; do ok $S "$x added/built on the SSD, valid" has $S "path $x" '^valid=yes exists=yes'; done
 ok $S "status: healthy (exit 0)" has $S status '^rc=0 '
 ok $S "no failed units" has $S failed-units '^ *$'
+fi
 
 # ================================================================ qemu: removal, late
+want_qemu && qemu_prepare
+if series qemu; then
 log "=== faults: qemu series (SSD pulled while running, SSD late)"
-qemu_prepare
 qstep q1 yes
 S=f-q1
 booted $S
@@ -245,7 +264,6 @@ after_pull() {
     ok "$1" "$4" has "$1" "closure $2" "^$3 paths, .* 0 valid but not whole\$"
     clean_store "$1" verify-1
 }
-rounds=()
 for r in $(seq 1 "${FAULT_ROUNDS:-1}"); do
     sfx=$([ "$r" = 1 ] || echo ".$r"); rounds+=("q4$sfx" "q5$sfx" "q6$sfx")
     qstep "q4$sfx" yes
@@ -274,8 +292,41 @@ for r in $(seq 1 "${FAULT_ROUNDS:-1}"); do
     grep -h "^closure" "$BED_LOG/f-q5$sfx.report" "$BED_LOG/f-q6$sfx.report" | sed "s/^/  round $r: /"
 done
 
+fi
+if series power; then
+# ---- power lost right after a switch returned, before its background copy finished (issue 21)
+log "=== faults: power lost after a switch (background copy into the internal store)"
+qstep q7 yes
+S=f-q7
+ok $S "overlay on /nix/store" has $S store-top '^ssd-overlay$'
+ok $S "the previous default was installed (its copy done): the menu's default boots without the SSD" has $S menu-default 'boots$'
+ok $S "the switch returned (exit 0)" has $S install-rc '^0$'
+ok $S "... before its copy into the internal store finished" has $S pending-when-the-power-went '^yes$'
+ok $S "the power was lost then (qemu quit)" acted quit
+qstep q8 no
+S=f-q8
+booted $S
+ok $S "no SSD: the menu's default is the previous system" menu_is $S old-system
+ok $S "... and it boots without the SSD (its init runs)" has $S menu-default-runs '^system-old$'
+ok $S "the switch waits (pending), status says so" has $S status-text '^pending: +/nix/store/[a-z0-9]+-nixos-system-faults-new, made the boot default by a switch while its closure was on the SSD, waits for the SSD'
+clean_store $S verify-1
+qstep q9 yes
+S=f-q9
+booted $S
+ok $S "the SSD back: still pending before the shutdown" has $S pending '^yes$'
+ok $S "the clean shutdown finished the copy and ran the loader's installer" \
+    bash -c "grep -a 'nix-ssd\[' '$BED_LOG/f-q9.console' | grep -q \"the boot loader's installer ran for /nix/store/[a-z0-9]*-nixos-system-faults-new\""
+qstep q10 no
+S=f-q10
+booted $S
+ok $S "no SSD: the new system is the menu's default" menu_is $S new-system
+ok $S "... and it boots without the SSD (moved in at boot, its init runs)" has $S menu-default-runs '^system-new$'
+ok $S "nothing pending" has $S pending '^no$'
+clean_store $S verify-1
+
+fi
 echo "faults boots (ms): ${STEP_MS[*]}; series wall $(( $(now_ms) - t_series )) ms"
-for s in n1 n2 n3 n4 q1 q2 q3 "${rounds[@]}"; do
+for s in n1 n2 n3 n4 q1 q2 q3 "${rounds[@]}" q7 q8 q9 q10; do
     if [[ " ${BOOT_FAILED[*]} " == *" f-$s "* ]]; then
         echo "--- report of f-$s"; cat "$BED_LOG/f-$s.report"; echo "--- console tail"; tail -20 "$BED_LOG/f-$s.console"
     fi

@@ -49,6 +49,7 @@ awk '$1=="DEFAULT"{d=$2} $1=="LABEL"{l=$2} $1=="APPEND" && l==d {for(i=2;i<=NF;i
     /boot/extlinux/extlinux.conf > /run/ll-loader-booted 2>/dev/null || :
 SH
 chmod 755 "$LL/usr/local/lib/harness/ll-loader"
+install -m755 "$BED_DIR/guest/ll-menu" "$LL/usr/local/lib/harness/ll-menu"   # the boot loader's installer
 printf '[Unit]\nDescription=long-life: the entry the boot loader boots\nDefaultDependencies=no\nAfter=local-fs.target\nBefore=nix-ssd-pins.service sysinit.target\n[Service]\nType=oneshot\nExecStart=/usr/local/lib/harness/ll-loader\n' \
     > "$LL/etc/systemd/system/ll-loader.service"
 ln -s ../ll-loader.service "$LL/etc/systemd/system/sysinit.target.wants/"
@@ -210,8 +211,37 @@ always l16 no 7 nix-tool-2
 ok ll-l16 "the loader booted generation 7 without the SSD" has ll-l16 "loader booted" '^nixos-default runs: generation-7$'
 ok ll-l16 "status no longer speaks of a moved default" has ll-l16 "status says of the boot menu" '^$'
 
+# ---- the SSD always attached (issue 21): ten switches, each replacing a system's 20 MiB, through
+# the module's hook (the switch returns before the copy into the internal store; the step waits
+# for it), nix-collect-garbage -d and the menu rewrite every other boot: the internal store
+# returns to a bound instead of growing
+mb() { rva "ll-$1" "internal store MiB"; }
+boot l17 yes; always l17 yes 9 nix-tool-2; base=$(mb l17)
+for s in l18 l19 l20 l21 l22; do boot $s yes; done
+for s in 17 18 19 20 21; do
+    for n in $(( (s - 17) * 2 + 8 )) $(( (s - 17) * 2 + 9 )); do
+        ok ll-l$s "switch to generation $n returned before its copy into the internal store" has ll-l$s "switch $n returned after" 'background: yes$'
+    done
+done
+always l18 yes 11 nix-tool-2; always l19 yes 13 nix-tool-2; always l20 yes 15 nix-tool-2; always l21 yes 17 nix-tool-2
+always l22 yes 17 nix-tool-2
+for s in l19 l21 l22; do
+    ok ll-$s "activation collected the internal store (pins dropped by the last gc -d and menu rewrite)" has ll-$s "internal collected" '^collected the internal store \([1-9][0-9]* dropped pin'
+done
+for s in l18 l19 l20 l21 l22; do
+    ok ll-$s "activation deleted the upper copies of the paths pinned into the internal store" has ll-$s "upper copies deleted" '^deleted [1-9][0-9]* upper copies'
+    ok ll-$s "nothing quarantined (pinned copies are deleted, not kept)" has ll-$s "quarantine MiB" '^(0)?$'
+    ok ll-$s "the menu's default boots without the SSD" has ll-$s "menu default boots without the SSD" '^1$'
+done
+echo "internal store and staging MiB per step (the SSD attached, 20 MiB a generation): l17 $base l18 $(mb l18) l19 $(mb l19) l20 $(mb l20) l21 $(mb l21) l22 $(mb l22)"
+ok ll-l22 "the internal store (with what is staged) is bounded after ten switches: at most two generations, 45 MiB (it began at $base MiB)" \
+    le ll-l22 "internal store MiB" 45
+boot l23 no
+always l23 no 17 nix-tool-2
+ok ll-l23 "the loader booted generation 17 without the SSD" has ll-l23 "loader booted" '^nixos-default runs: generation-17$'
+
 echo "long-life boots: ${BOOTS[*]}; series wall $(( $(now_ms) - t_series )) ms"
-for s in l0 l1 l2 l3 l4 l5 l6 l7 l8 l9 l10 l11 l12 l13 l14 l15 l16; do
+for s in l0 l1 l2 l3 l4 l5 l6 l7 l8 l9 l10 l11 l12 l13 l14 l15 l16 l17 l18 l19 l20 l21 l22 l23; do
     if [[ " ${BOOT_FAILED[*]} " == *" ll-$s "* ]]; then
         echo "--- report of ll-$s"; cat "$BED_LOG/ll-$s.report"; tail -30 "$BED_LOG/ll-$s.console"
     fi
