@@ -1,9 +1,10 @@
 //! `nix-ssd sync-roots`: roots, in the lower store, every lower path that upper-layer paths
-//! reference, so a GC of the lower store while the SSD is absent cannot break the SSD layer.
+//! reference or that a root of the overlay store names, so a GC of the lower store (while the
+//! SSD is absent, or at activation) cannot break the SSD layer.
 //! It runs when nix-ssd.service stops (shutdown) and after each pin.
 use crate::nix;
 use crate::overlay;
-use crate::paths::{ENV_FILE, LOWER_ROOTS, LOWER_STORE, STORE};
+use crate::paths::{ENV_FILE, LOWER_ROOTS, LOWER_STORE, SHARED_ROOTS, STORE};
 use crate::sys::{CmdError, Context, IoError, cmd};
 use std::collections::BTreeSet;
 use std::fs;
@@ -47,6 +48,25 @@ pub fn sync_roots() -> Result<String, SyncRootsError> {
             let name = p.trim_start_matches("/nix/store/");
             if nix::is_store_name(name) && !upper.join(name).exists() && Path::new(LOWER_STORE).join(name).exists() {
                 lower_refs.insert(p.to_string());
+            }
+        }
+    }
+    // The overlay store's own roots that name a lower path directly (`nix-build -o` of a path
+    // the lower store had, made while the overlay was up: the root lives on the SSD, where the
+    // lower store's collection does not look).
+    if let Some((mut c, _)) = overlay::store_client("nix-store")? {
+        let roots = cmd::output(c.args(["--gc", "--print-roots"]))?;
+        // not the lower store's own roots (bound into the overlay store's state) nor a running
+        // process's (/proc): the lower store's collection sees those itself
+        let own = |link: &str| {
+            !link.starts_with("/proc/") && !SHARED_ROOTS.iter().any(|(n, _)| link.contains(&format!("/gcroots/{n}/")))
+        };
+        for target in
+            roots.lines().filter_map(|l| l.rsplit_once(" -> ").filter(|(link, _)| own(link)).map(|(_, t)| t.trim()))
+        {
+            let name = target.trim_start_matches("/nix/store/").split('/').next().unwrap_or("");
+            if nix::is_store_name(name) && !upper.join(name).exists() && Path::new(LOWER_STORE).join(name).exists() {
+                lower_refs.insert(format!("{STORE}/{name}"));
             }
         }
     }
