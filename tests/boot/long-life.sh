@@ -228,6 +228,9 @@ always l22 yes 17 nix-tool-2
 for s in l19 l21 l22; do
     ok ll-$s "activation collected the internal store (pins dropped by the last gc -d and menu rewrite)" has ll-$s "internal collected" '^collected the internal store \([1-9][0-9]* dropped pin'
 done
+for s in l17 l19 l21 l22; do
+    ok ll-$s "root L (made on the SSD, naming an internal-store path) kept through the collections" has ll-$s "root L" 'valid=yes exists=yes'
+done
 for s in l18 l19 l20 l21 l22; do
     ok ll-$s "activation deleted the upper copies of the paths pinned into the internal store" has ll-$s "upper copies deleted" '^deleted [1-9][0-9]* upper copies'
     ok ll-$s "nothing quarantined (pinned copies are deleted, not kept)" has ll-$s "quarantine MiB" '^(0)?$'
