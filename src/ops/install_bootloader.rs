@@ -44,6 +44,10 @@ pub struct Pending {
     /// The boot loader's installer, a shell command line; SYSTEM and `args` are appended.
     pub loader: String,
     pub args: Vec<String>,
+    /// The switch's NIXOS_* variables (NIXOS_INSTALL_BOOTLOADER=1 for `--install-bootloader`),
+    /// which the loader's installer reads and a background job would not have.
+    #[serde(default)]
+    pub env: Vec<(String, String)>,
     /// Seconds since the epoch when the switch asked (a newer request replaces an older one).
     pub at: u64,
 }
@@ -60,12 +64,13 @@ pub fn install_bootloader(loader: &str, system: &str, args: &[String]) -> Result
     let name = store_path.trim_start_matches("/nix/store/").to_string();
     if overlay::stacked().is_none() || boot_default::system(&name).boots() {
         let mut lines = pin::pin(std::slice::from_ref(&store_path))?;
-        lines.extend(run_loader(loader, &store_path, args)?);
+        lines.extend(run_loader(loader, &store_path, args, &[])?);
         lines.extend(prune());
         return Ok(lines);
     }
     let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let p = Pending { system: store_path.clone(), loader: loader.into(), args: args.to_vec(), at };
+    let env = std::env::vars().filter(|(k, _)| k.starts_with("NIXOS_")).collect();
+    let p = Pending { system: store_path.clone(), loader: loader.into(), args: args.to_vec(), env, at };
     {
         let _record = lock(RECORD_LOCK)?;
         write_pending(&p)?;
@@ -111,7 +116,7 @@ pub fn finish() -> Result<Vec<String>, InstallError> {
             continue;
         }
         lines.extend(pin::pin(std::slice::from_ref(&p.system))?);
-        lines.extend(run_loader(&p.loader, &p.system, &p.args)?);
+        lines.extend(run_loader(&p.loader, &p.system, &p.args, &p.env)?);
         lines.extend(prune());
         let _record = lock(RECORD_LOCK)?;
         if pending().as_ref() == Some(&p) {
@@ -138,10 +143,16 @@ fn write_pending(p: &Pending) -> Result<(), IoError> {
 }
 
 /// The loader's installer (a command line, as NixOS's `system.build.installBootLoader`) with
-/// SYSTEM and `args` appended.
-fn run_loader(loader: &str, system: &str, args: &[String]) -> Result<Vec<String>, InstallError> {
+/// SYSTEM and `args` appended, and the switch's `env` (this process's own when run at once).
+fn run_loader(
+    loader: &str,
+    system: &str,
+    args: &[String],
+    env: &[(String, String)],
+) -> Result<Vec<String>, InstallError> {
     let mut c = Command::new("/bin/sh");
     c.args(["-c", &format!("{loader} \"$@\""), "nix-ssd-install-bootloader", system]).args(args);
+    c.envs(env.iter().map(|(k, v)| (k, v)));
     let out = cmd::output(&mut c)?;
     let mut lines: Vec<String> = out.lines().map(String::from).collect();
     lines.push(format!("the boot loader's installer ran for {system}"));
@@ -151,4 +162,32 @@ fn run_loader(loader: &str, system: &str, args: &[String]) -> Result<Vec<String>
 /// prune-pins after the menu changed; a failure does not fail the install (the old pins stay).
 fn prune() -> Vec<String> {
     pin::prune().unwrap_or_else(|e| vec![format!("nix-ssd prune-pins failed; the old pins stay: {e}")])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_record_keeps_the_switch_s_request() {
+        let p = Pending {
+            system: "/nix/store/0123456789abcdfghijklmnpqrsvwxyz-nixos-system-x".into(),
+            loader: "/nix/store/x-extlinux-conf-builder.sh -g 20 -t 5 -c".into(),
+            args: vec![],
+            env: vec![("NIXOS_INSTALL_BOOTLOADER".into(), "1".into())],
+            at: 1_796_613_385,
+        };
+        let back: Pending = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+        assert_eq!(back, p);
+        let older: Pending =
+            serde_json::from_str(r#"{"system":"/nix/store/a","loader":"l","args":[],"at":1}"#).unwrap();
+        assert!(older.env.is_empty(), "a record without env is read");
+    }
+
+    #[test]
+    fn the_loader_gets_the_system_its_arguments_and_the_switch_s_variables() {
+        let env = [("NIXOS_INSTALL_BOOTLOADER".to_string(), "1".to_string())];
+        let out = run_loader("printf '%s|' $NIXOS_INSTALL_BOOTLOADER", "/nix/store/s", &["--x".into()], &env).unwrap();
+        assert_eq!(out[0], "1|/nix/store/s|--x|");
+    }
 }
