@@ -185,8 +185,11 @@ pub enum ConfigError {
     UnknownKey { at: Place, key: String, known: &'static str },
     #[error("{at}: ignoring {key}={}: {why}", shown(value))]
     BadValue { at: Place, key: String, value: String, why: String },
-    #[error("{at}: ignoring {key}={}: a `#` after a value is not a comment (comments are whole lines \
-             starting with # or ;): move the comment to a line of its own", shown(value))]
+    #[error(
+        "{at}: ignoring {key}={}: a `#` after a value is not a comment (comments are whole lines \
+             starting with # or ;): move the comment to a line of its own",
+        shown(value)
+    )]
     InlineComment { at: Place, key: String, value: String },
     #[error("{at}: ignoring {key} without a value: {why}")]
     Missing { at: Place, key: String, why: &'static str },
@@ -512,7 +515,11 @@ mod tests {
         assert!(e[2].starts_with("/etc/x.conf:5: ignoring line \"device\""), "{}", e[2]);
         // the command line has no lines
         let e = c.apply_cmdline("nix-ssd.mode=sideways");
-        assert!(e[0].to_string().starts_with("the kernel command line: ignoring nix-ssd.mode=\"sideways\""), "{}", e[0]);
+        assert!(
+            e[0].to_string().starts_with("the kernel command line: ignoring nix-ssd.mode=\"sideways\""),
+            "{}",
+            e[0]
+        );
     }
 
     #[test]
@@ -530,9 +537,17 @@ mod tests {
             "{}",
             e[0]
         );
-        assert!(e[1].starts_with("/etc/x.conf:3: ignoring mode=\"build\\t# or overlay\": a `#` after a value"), "{}", e[1]);
+        assert!(
+            e[1].starts_with("/etc/x.conf:3: ignoring mode=\"build\\t# or overlay\": a `#` after a value"),
+            "{}",
+            e[1]
+        );
         // a `#` inside a value (no whitespace before it) is the value's, judged as such
-        assert!(e[2].contains("/etc/x.conf:4: ignoring mount-point=\"/mnt/a#b\": the mount point must not contain '#'"), "{}", e[2]);
+        assert!(
+            e[2].contains("/etc/x.conf:4: ignoring mount-point=\"/mnt/a#b\": the mount point must not contain '#'"),
+            "{}",
+            e[2]
+        );
         // the command line has no comments: a quoted label may hold " #"
         let mut c = Config::default();
         assert!(c.apply_cmdline("nix-ssd.device=\"LABEL=my #1\"").is_empty());

@@ -59,11 +59,24 @@ pub struct Seen {
     pub decided_by: String,
     pub summary: String,
     pub config_warnings: Vec<String>,
+    /// What must be installed for anything to happen.
+    pub install: InstallStatus,
     pub device: DeviceStatus,
     pub mounts: Vec<MountStatus>,
     pub store: StoreStatus,
     pub daemon: DaemonStatus,
     pub caches: Vec<CacheStatus>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct InstallStatus {
+    /// nix-daemon as found (PATH, /run/current-system/sw/bin, the default profile, /usr/bin);
+    /// null: Nix is not installed.
+    pub nix_daemon: Option<String>,
+    /// nix-ssd-generator in one of systemd's generator directories; null: not installed.
+    pub generator: Option<String>,
+    /// Did the generator write its units this boot (/run/systemd/generator/nix-ssd.service)?
+    pub generated: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -154,6 +167,17 @@ impl Status {
             self.seen.mode,
             self.seen.decided_by,
             self.seen.summary
+        );
+        let i = &self.seen.install;
+        o += &format!(
+            "install:  nix-daemon {}; generator {}{}\n",
+            i.nix_daemon.as_deref().unwrap_or("not found"),
+            i.generator.as_deref().unwrap_or("not installed"),
+            if i.generator.is_some() {
+                format!(", wrote its units this boot: {}", yn(i.generated))
+            } else {
+                String::new()
+            }
         );
         let d = &self.seen.device;
         let what = if d.present {
