@@ -115,8 +115,10 @@ in
     enable = mkEnableOption ''
       nix-ssd-generator: at boot, a systemd generator mounts the subvolumes of a btrfs SSD and
       (in overlay mode) stacks Nix's writable store layer on it, points nix-daemon's build
-      directory and the listed users' fetcher caches at it, and leaves everything on the eMMC /
-      internal disk when the SSD is absent. See nix-ssd-generator(8)
+      directory and the listed users' fetcher caches at it, and leaves everything on the
+      internal disk when the SSD is absent. Then prepare the SSD once with
+      `sudo nix-ssd setup /dev/DEVICE` and reboot; `nix-ssd status` says how it went. See
+      nix-ssd(8) and nix-ssd-generator(8)
     '';
 
     package = mkOption {
@@ -234,7 +236,7 @@ in
       default = cfg.mode == "overlay";
       defaultText = literalExpression ''config.services.nix-ssd.mode == "overlay"'';
       description = ''
-        Copy each new system generation's closure into the internal (eMMC) store, with an
+        Copy each new system generation's closure into the internal disk's store, with an
         internal GC root, before it becomes the boot default (`nixos-rebuild switch` / `boot`,
         `nixos-install`), by running `nix-ssd pin` before the boot loader's installer
         ({option}`system.build.installBootLoader`, for every loader: extlinux, GRUB,
@@ -274,7 +276,7 @@ in
         }
         {
           assertion = cfg.mode != "overlay" || lib.versionAtLeast (lib.getVersion config.nix.package) "2.22";
-          message = "services.nix-ssd.mode = \"overlay\" needs Nix >= 2.22 (local-overlay store, build-dir).";
+          message = "services.nix-ssd.mode = \"overlay\" needs Nix 2.22 or later (local-overlay store, build-dir); this system has Nix ${lib.getVersion config.nix.package}. Set nix.package = pkgs.nixVersions.latest; or services.nix-ssd.mode = \"build\" (builds and caches on the SSD, the store stays on the internal disk).";
         }
       ];
 

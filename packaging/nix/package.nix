@@ -23,6 +23,7 @@ let
       ../../unit-templates
       ../../tests
       ../../packaging/man
+      ../../packaging/completions
       ../../packaging/nix-ssd-generator.conf.example
     ];
   };
@@ -76,10 +77,15 @@ rustPlatform.buildRustPackage {
       packaging/man/nix-ssd-generator.conf.5
     install -Dm644 packaging/nix-ssd-generator.conf.example \
       $out/share/doc/nix-ssd-generator/nix-ssd-generator.conf.example
+    # generated from the command line by clap_complete (tests/cli.rs keeps them current)
+    installShellCompletion --cmd nix-ssd --bash packaging/completions/nix-ssd.bash \
+      --zsh packaging/completions/_nix-ssd --fish packaging/completions/nix-ssd.fish
   '';
 
   meta = {
     description = "systemd generator and CLI that put Nix's writable store layer, builds and caches on a btrfs SSD";
+    license = lib.licenses.mit;
+    # homepage: none yet (the project has no public URL); set it when it is published.
     platforms = lib.platforms.linux;
     mainProgram = "nix-ssd";
   };

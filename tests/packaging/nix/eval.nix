@@ -155,7 +155,8 @@ let
   # ---- assertions
   assertionChecks = [
     (check "mountPoint below /nix fails an assertion" (!(allOk (view (evalNixOS { settings = { enable = true; mountPoint = "/nix/ssd"; }; })).assertions)))
-    (check "Nix 2.18 with overlay mode fails an assertion" (!(allOk (view (evalNixOS { settings.enable = true; extra.nix.package = { type = "derivation"; name = "nix-2.18.1"; version = "2.18.1"; outPath = "/nix/store/00000000000000000000000000000000-nix-2.18.1"; }; })).assertions)))
+    (check "Nix 2.18 with overlay mode fails an assertion that says how to fix it" (failed (view (evalNixOS { settings.enable = true; extra.nix.package = { type = "derivation"; name = "nix-2.18.1"; version = "2.18.1"; outPath = "/nix/store/00000000000000000000000000000000-nix-2.18.1"; }; })).assertions == [ "services.nix-ssd.mode = \"overlay\" needs Nix 2.22 or later (local-overlay store, build-dir); this system has Nix 2.18.1. Set nix.package = pkgs.nixVersions.latest; or services.nix-ssd.mode = \"build\" (builds and caches on the SSD, the store stays on the internal disk)." ]))
+    (check "option texts say internal disk, not eMMC (the first user's disk, not every machine's)" (all (o: !(has "eMMC" o.description)) opts))
     (check "the systemd initrd with pinBootGenerations fails an assertion (the staged default would not be moved)" (failed (view (evalNixOS { settings.enable = true; extra.boot.initrd.systemd.enable = true; })).assertions == [ "services.nix-ssd.pinBootGenerations needs the scripted initrd (boot.initrd.systemd.enable = false): pinned boot defaults are moved into the store there; or set pinBootGenerations = false." ]))
     (check "the systemd initrd without pinning evaluates cleanly" (allOk (view (evalNixOS { settings = { enable = true; pinBootGenerations = false; }; extra.boot.initrd.systemd.enable = true; })).assertions))
     (check "an explicit pinBootGenerations = false leaves the installer alone" ((view (evalNixOS { settings = { enable = true; pinBootGenerations = false; }; })).installBootLoader ? cmd))
@@ -204,6 +205,8 @@ let
       (check "package ${system}: source holds src/, tests/, unit-templates/, man pages" (all (f: inSrc f "regular") [ "Cargo.toml" "Cargo.lock" "src/lib.rs" "tests/fixtures.rs" "unit-templates/nix-ssd.service.in" "packaging/man/nix-ssd.8" ]))
       (check "package ${system}: source leaves out packaging/nix (module changes do not rebuild it)" (!(inSrc "packaging/nix" "directory")))
       (check "package ${system}: installs every man page of packaging/man" (all (f: has f p.postInstall) (attrNames (builtins.readDir (src + "/packaging/man")))))
+      (check "package ${system}: installs the shell completions of packaging/completions (bash, zsh, fish)" (has "installShellCompletion --cmd nix-ssd --bash packaging/completions/nix-ssd.bash" p.postInstall && all (f: has "packaging/completions/${f}" p.postInstall && inSrc "packaging/completions/${f}" "regular") (attrNames (builtins.readDir (src + "/packaging/completions")))))
+      (check "package ${system}: meta.license is MIT, as LICENSE and Cargo.toml say" (p.meta.license == lib.licenses.mit && cargo.package.license == "MIT" && has "MIT License" (builtins.readFile (src + "/LICENSE"))))
       (check "package ${system}: generator moved to lib/systemd/system-generators" (has "mv $out/bin/nix-ssd-generator $out/lib/systemd/system-generators/" p.postInstall))
       (check "package ${system}: static generator relinked after the checks for ${t}" (has "--target ${t}" p.preInstall && has "crt-static" p.preInstall && elem (stubPkgs system).glibc.static p.buildInputs && has "install -m755 target/${t}/release/nix-ssd-generator" p.postInstall))
     ]) systems;
@@ -213,6 +216,7 @@ let
   flakeOut = flake.outputs { self = flakeOut; nixpkgs = { inherit lib; legacyPackages = lib.genAttrs systems stubPkgs; }; };
   flakeChecks = [
     (check "flake: nixpkgs input" (isString flake.inputs.nixpkgs.url))
+    (check "flake: no placeholder URL (github:OWNER) in the flake or README" (!(has "OWNER" (builtins.readFile (nixDir + "/flake.nix"))) && !(has "OWNER" (builtins.readFile (src + "/README.md")))))
     (check "flake: packages.aarch64-linux.default" (flakeOut.packages.aarch64-linux.default.pname == "nix-ssd-generator"))
     (check "flake: packages.x86_64-linux.default" (has "--target x86_64-unknown-linux-gnu" flakeOut.packages.x86_64-linux.default.preInstall))
     (check "flake: nixosModules.default is module.nix" (toString flakeOut.nixosModules.default == toString (nixDir + "/module.nix")))
