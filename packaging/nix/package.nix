@@ -16,7 +16,11 @@
 let
   src = lib.fileset.toSource {
     root = ../..;
+    # everything the check phase reads: tests/layout.rs and tests/docs.rs read README.md and
+    # ARCHITECTURE.md too
     fileset = lib.fileset.unions [
+      ../../README.md
+      ../../ARCHITECTURE.md
       ../../Cargo.toml
       ../../Cargo.lock
       ../../src

@@ -202,7 +202,7 @@ let
       (check "package ${system}: systemd-escape for tests/escape.rs" (elem (stubPkgs system).systemdMinimal p.nativeCheckInputs))
       (check "package ${system}: version from Cargo.toml" (p.version == cargo.package.version))
       (check "package ${system}: Cargo.lock exists" (pathExists p.cargoLock.lockFile))
-      (check "package ${system}: source holds src/, tests/, unit-templates/, man pages" (all (f: inSrc f "regular") [ "Cargo.toml" "Cargo.lock" "src/lib.rs" "tests/fixtures.rs" "unit-templates/nix-ssd.service.in" "packaging/man/nix-ssd.8" ]))
+      (check "package ${system}: source holds src/, tests/, unit-templates/, man pages" (all (f: inSrc f "regular") [ "Cargo.toml" "Cargo.lock" "src/lib.rs" "tests/fixtures.rs" "unit-templates/nix-ssd.service.in" "packaging/man/nix-ssd.8" "packaging/completions/_nix-ssd" "README.md" "ARCHITECTURE.md" ]))
       (check "package ${system}: source leaves out packaging/nix (module changes do not rebuild it)" (!(inSrc "packaging/nix" "directory")))
       (check "package ${system}: installs every man page of packaging/man" (all (f: has f p.postInstall) (attrNames (builtins.readDir (src + "/packaging/man")))))
       (check "package ${system}: installs the shell completions of packaging/completions (bash, zsh, fish)" (has "installShellCompletion --cmd nix-ssd --bash packaging/completions/nix-ssd.bash" p.postInstall && all (f: has "packaging/completions/${f}" p.postInstall && inSrc "packaging/completions/${f}" "regular") (attrNames (builtins.readDir (src + "/packaging/completions")))))
@@ -213,9 +213,13 @@ let
 
   # ---- flake: outputs evaluated against a nixpkgs input of the real lib and stub packages
   flake = import (nixDir + "/flake.nix");
+  readme = builtins.readFile (src + "/README.md");
   flakeOut = flake.outputs { self = flakeOut; nixpkgs = { inherit lib; legacyPackages = lib.genAttrs systems stubPkgs; }; };
   flakeChecks = [
     (check "flake: nixpkgs input" (isString flake.inputs.nixpkgs.url))
+    (check "README's quick start: its one option, as written there, evaluates with every assertion holding and installs the generator" (has "{ services.nix-ssd.enable = true; }" readme && (let v = view (evalNixOS { settings = { enable = true; }; }); in v.ok && allOk v.assertions && v.generators != { })))
+    (check "README's quick start: the flake input names the flake's directory and the module output" (has "?dir=packaging/nix\";" readme && has "nix-ssd.nixosModules.default" readme && flakeOut.nixosModules ? default))
+    (check "README lists every option of the module as `services.nix-ssd.…` (man configuration.nix does not show a flake's)" (all (o: has "`${optName o}`" readme) opts))
     (check "flake: no placeholder URL (github:OWNER) in the flake or README" (!(has "OWNER" (builtins.readFile (nixDir + "/flake.nix"))) && !(has "OWNER" (builtins.readFile (src + "/README.md")))))
     (check "flake: packages.aarch64-linux.default" (flakeOut.packages.aarch64-linux.default.pname == "nix-ssd-generator"))
     (check "flake: packages.x86_64-linux.default" (has "--target x86_64-unknown-linux-gnu" flakeOut.packages.x86_64-linux.default.preInstall))
