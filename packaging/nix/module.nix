@@ -6,9 +6,10 @@
 #
 # Needs NixOS 23.11 or later (asserted): the module sets `nix.settings` (22.05), the package
 # uses `lib.fileset` (23.11), `env` in mkDerivation and `hostPlatform.rust` (23.05) and
-# `systemdMinimal`. Options that only some releases have (system.preSwitchChecks, 24.11) are
-# defined only where they exist (`options ? …`), so importing the module never breaks an
-# evaluation, even with `enable = false`.
+# `systemdMinimal`. Options that only some releases have (system.preSwitchChecks, 24.11;
+# boot.initrd.systemd.services, 22.05; boot.initrd.postMountCommands, to be removed with the
+# scripted stage 1; boot.bootspec, 23.05) are defined only where they exist (`options ? …`), so
+# importing the module never breaks an evaluation, even with `enable = false`.
 {
   config,
   lib,
@@ -100,12 +101,72 @@ let
     esac
   '';
   hasPreSwitchChecks = options ? system.preSwitchChecks;
-  # 3. Stage 1: while the overlay is up, `nix-ssd pin` only stages what the eMMC store lacks
-  #    (the mounted lower layer must not change); the initrd renames it into the store before
-  #    stage 2 runs from it (the new boot default's init may be among it). nix-ssd-pins.service
-  #    (generated) registers it before nix-daemon starts. The scripted initrd only: with the
-  #    systemd initrd an assertion says so (fail closed) instead of a default that would not boot.
+  # 3. Stage 1: while the overlay is up, `nix-ssd pin` only stages what the internal store lacks
+  #    (the mounted lower layer must not change); stage 1 renames it into the store before the
+  #    new boot default's closure is looked for there (its init may be among it).
+  #    nix-ssd-pins.service (generated) registers it before nix-daemon starts.
+  #    - systemd stage 1 (the default since NixOS 26.05): a unit of the initrd, after the file
+  #      systems under /sysroot/nix/store are mounted (RequiresMountsFor), before
+  #      initrd-find-nixos-closure.service (which resolves init= in /sysroot) and
+  #      initrd-nixos-activation.service (which runs its prepare-root; in releases before the
+  #      find-closure unit existed it did both, after initrd-fs.target).
+  #    - the scripted stage 1 (deprecated, still there in some releases): postMountCommands,
+  #      after the root file system is mounted, before stage 2 runs from the store.
+  #    Both run the same function (stage1-pins.sh), which ignores a staging without manifest
+  #    (unfinished), names with a `/` or a leading dot, and names the store has already.
   stage1Pins = builtins.readFile ./stage1-pins.sh;
+  initrdPinsUnit = {
+    description = "Move the paths nix-ssd pinned into the internal Nix store";
+    documentation = [ "man:nix-ssd(8)" ];
+    wantedBy = [ "initrd.target" ];
+    before = [
+      "initrd-find-nixos-closure.service"
+      "initrd-nixos-activation.service"
+      "initrd.target"
+      "shutdown.target"
+    ];
+    conflicts = [ "shutdown.target" ];
+    unitConfig = {
+      DefaultDependencies = false;
+      RequiresMountsFor = "/sysroot/nix/store";
+      ConditionPathExists = "/sysroot/nix/.nix-ssd-pins/manifest";
+    };
+    # The renames happen in a writable bind of /sysroot/nix of the unit's own (a read-only
+    # bind of /nix/store, where some setups make one, must not stop them; nothing leaks out).
+    serviceConfig = {
+      Type = "oneshot";
+      PrivateMounts = true;
+    };
+    # mv, mkdir: coreutils; mount: util-linux (both in the initrd's /bin by default; named here
+    # so that a smaller initrd keeps them)
+    path = [
+      pkgs.coreutils
+      pkgs.util-linux
+    ];
+    script = stage1Pins + ''
+      view=/run/nix-ssd-pins-view
+      mkdir -p "$view/nix"
+      if mount --bind /sysroot/nix "$view/nix" && mount -o remount,bind,rw "$view/nix"; then
+        nixSsdMovePins "$view"
+      else
+        echo "nix-ssd: no writable view of /sysroot/nix; renaming in place"
+        nixSsdMovePins /sysroot
+      fi
+    '';
+  };
+  initrdSystemd = config.boot.initrd.systemd.enable or false;
+  hasSystemdInitrd = options ? boot.initrd.systemd.services;
+  hasScriptedInitrd = options ? boot.initrd.postMountCommands;
+  # What `nix-ssd at-shutdown` reads from a boot default's bootspec (boot.json) before it
+  # relies on a staged pin: that this system's stage 1 moves staged pins. A system built
+  # without this module (disabled, mode build or off, pinBootGenerations = false) does not,
+  # and a default only staged for it would not boot.
+  bootspecExtension = {
+    "org.nix-ssd-generator.v1" = {
+      stage1MovesPins = true;
+    };
+  };
+  hasBootspec = options ? boot.bootspec.extensions;
 
   # NixOS release this module and its package need (see the top of the file).
   minRelease = "23.11";
@@ -236,14 +297,16 @@ in
       default = cfg.mode == "overlay";
       defaultText = literalExpression ''config.services.nix-ssd.mode == "overlay"'';
       description = ''
-        Copy each new system generation's closure into the internal disk's store, with an
-        internal GC root, before it becomes the boot default (`nixos-rebuild switch` / `boot`,
+        Copy each new system generation's closure into the internal store, with an internal GC
+        root, before it becomes the boot default (`nixos-rebuild switch` / `boot`,
         `nixos-install`), by running `nix-ssd pin` before the boot loader's installer
         ({option}`system.build.installBootLoader`, for every loader: extlinux, GRUB,
         systemd-boot, …) and from {option}`system.preSwitchChecks` where the release has it
         (every action but `test` and `dry-activate`). A failure stops the switch before the
         boot menu is written, so the machine never defaults to a generation it cannot boot
-        without the SSD.
+        without the SSD. While the overlay is up a pin stages what the internal store lacks;
+        stage 1 moves it into the store at the next boot (a unit of the systemd initrd, or
+        `boot.initrd.postMountCommands` in the scripted one), with or without the SSD.
       '';
     };
 
@@ -321,15 +384,23 @@ in
       { system.build.installBootLoader = lib.mkForce pinInstallBootLoader; }
       (lib.optionalAttrs hasPreSwitchChecks { system.preSwitchChecks.nix-ssd-pin = pinCheck; })
     ]))
-    (mkIf (cfg.mode == "overlay" && cfg.pinBootGenerations) {
-      boot.initrd.postMountCommands = stage1Pins + ''
-        nixSsdMovePins "$targetRoot"
-      '';
-      assertions = [ {
-        assertion = !(config.boot.initrd.systemd.enable or false);
-        message = "services.nix-ssd.pinBootGenerations needs the scripted initrd (boot.initrd.systemd.enable = false): pinned boot defaults are moved into the store there; or set pinBootGenerations = false.";
-      } ];
-    })
+    (mkIf (cfg.mode == "overlay" && cfg.pinBootGenerations) (mkMerge [
+      # Each only where the release declares it (the scripted stage 1 is to be removed).
+      (lib.optionalAttrs hasScriptedInitrd (mkIf (!initrdSystemd) {
+        boot.initrd.postMountCommands = stage1Pins + ''
+          nixSsdMovePins "$targetRoot"
+        '';
+      }))
+      (lib.optionalAttrs hasSystemdInitrd (mkIf initrdSystemd {
+        boot.initrd.systemd.services.nix-ssd-pins = initrdPinsUnit;
+        boot.initrd.systemd.storePaths = [
+          "${pkgs.coreutils}/bin/mv"
+          "${pkgs.coreutils}/bin/mkdir"
+          "${pkgs.util-linux}/bin/mount"
+        ];
+      }))
+      (lib.optionalAttrs hasBootspec { boot.bootspec.extensions = bootspecExtension; })
+    ]))
   ]);
 
   meta.maintainers = [ ];

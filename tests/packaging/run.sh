@@ -358,10 +358,14 @@ nix_check_phase_needs_its_skip() {
     [ "$(grep -c '^test result: FAILED' <<<"$out")" = 1 ] && grep -q '^1 of [0-9]* hostile inputs failed' <<<"$out" \
         && grep -q '^/proc/cmdline missing: cannot run: No such file or directory' <<<"$out"
 }
-# The module's initrd step (packaging/nix/stage1-pins.sh) on a staged tree, with busybox sh
-# (the scripted initrd's shell; host-packages installs it).
+# The module's stage 1 step (packaging/nix/stage1-pins.sh) on a staged tree, with busybox sh (the
+# scripted initrd's shell; host-packages installs it) and bash (the systemd initrd's).
 nix_stage1_pins() {
-    local t=$scratch/stage1 h=0123456789abcdfghijklmnpqrsvwxyz sh="busybox sh"
+    local sh
+    for sh in "busybox sh" bash; do stage1_pins_with "$sh" || return 1; done
+}
+stage1_pins_with() { # SHELL
+    local t=$scratch/stage1 h=0123456789abcdfghijklmnpqrsvwxyz sh=$1 out
     rm -rf "$t"; mkdir -p "$t/nix/store/$h-kept" "$t/nix/.nix-ssd-pins/root/nix/store/$h-system/bin" \
         "$t/nix/.nix-ssd-pins/root/nix/store/$h-kept" "$t/etc"
     echo init > "$t/nix/.nix-ssd-pins/root/nix/store/$h-system/bin/init"
@@ -369,14 +373,18 @@ nix_stage1_pins() {
     echo eMMC > "$t/nix/store/$h-kept/f"
     ln -s "$h-system" "$t/nix/.nix-ssd-pins/root/nix/store/$h-link"
     printf '%s\n' "$h-system" "$h-kept" "$h-link" "$h-absent" "../../../etc/evil" ".links" "" > "$t/nix/.nix-ssd-pins/manifest"
-    $sh -c '. "$1"; nixSsdMovePins "$2"' _ packaging/nix/stage1-pins.sh "$t" || return 1
-    echo "with $sh:"; (cd "$t/nix/store" && ls -l | sed 's/^/  /')
-    [ "$(cat "$t/nix/store/$h-system/bin/init")" = init ] && [ ! -e "$t/nix/.nix-ssd-pins/root/nix/store/$h-system" ] \
+    out=$($sh -c '. "$1"; nixSsdMovePins "$2"' _ packaging/nix/stage1-pins.sh "$t") || return 1
+    echo "with $sh: $out"; (cd "$t/nix/store" && ls -l | sed 's/^/  /')
+    [ "$out" = "nix-ssd: moved 2 staged path(s) into the store (1 were there already)" ] && echo "it says what it did" \
+        && [ "$(cat "$t/nix/store/$h-system/bin/init")" = init ] && [ ! -e "$t/nix/.nix-ssd-pins/root/nix/store/$h-system" ] \
         && echo "a staged path is renamed into the store" \
         && [ "$(cat "$t/nix/store/$h-kept/f")" = eMMC ] && echo "a path already in the store is left as it is" \
         && [ "$(readlink "$t/nix/store/$h-link")" = "$h-system" ] && echo "a staged symlink is moved as a symlink" \
         && [ ! -e "$t/nix/store/$h-absent" ] && [ -z "$(ls -A "$t/etc")" ] && echo "nothing else is made, nothing outside the store" \
-        && [ "$(ls "$t/nix/store" | wc -l)" = 3 ]
+        && [ "$(ls "$t/nix/store" | wc -l)" = 3 ] || return 1
+    rm "$t/nix/.nix-ssd-pins/manifest"; mkdir -p "$t/nix/.nix-ssd-pins/root/nix/store/$h-unfinished"
+    out=$($sh -c '. "$1"; nixSsdMovePins "$2"' _ packaging/nix/stage1-pins.sh "$t") || return 1
+    [ -z "$out" ] && [ ! -e "$t/nix/store/$h-unfinished" ] && echo "a staging without manifest (unfinished) is ignored"
 }
 check_log nix-stage1-pins nix_stage1_pins
 check_log nixpkgs-lib nixpkgs_lib

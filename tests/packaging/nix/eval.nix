@@ -19,10 +19,12 @@ let
   loaders = attrNames loaderOption;
 
   # The NixOS release as lib reports it: the real lib says 26.11; older sets get an older one.
-  libOf = release: if release == "current" then lib else lib.extend (final: prev: { trivial = prev.trivial // { inherit release; }; });
+  libOf = release: if release == "current" || release == "no-scripted" then lib else lib.extend (final: prev: { trivial = prev.trivial // { inherit release; }; });
 
   # One NixOS evaluation: the options of `release`, one boot loader, the module, settings.
-  evalNixOS = { system ? "aarch64-linux", release ? "current", loader ? "extlinux", settings ? { }, extra ? { } }:
+  # stage1: "default" (the release's own default: systemd on current NixOS), "systemd" or
+  # "scripted" (boot.initrd.systemd.enable set true or false).
+  evalNixOS = { system ? "aarch64-linux", release ? "current", loader ? "extlinux", stage1 ? "default", settings ? { }, extra ? { } }:
     (libOf release).evalModules {
       modules = [
         (import ./nixos-options.nix { inherit release; })
@@ -32,6 +34,7 @@ let
           boot.loader.${loaderOption.${loader}}.enable = true;
           services.nix-ssd = settings;
         }
+        (lib.optionalAttrs (stage1 != "default") { boot.initrd.systemd.enable = stage1 == "systemd"; })
         extra
       ];
     };
@@ -51,13 +54,18 @@ let
         services = c.systemd.services;
         installBootLoader = let i = c.system.build.installBootLoader; in if isString i then { cmd = i; } else { inherit (i) name text; };
         preSwitchChecks = c.system.preSwitchChecks or null;
-        postMountCommands = c.boot.initrd.postMountCommands;
+        postMountCommands = c.boot.initrd.postMountCommands or "";
+        initrdSystemd = c.boot.initrd.systemd.enable or false;
+        initrdServices = c.boot.initrd.systemd.services or { };
+        initrdStorePaths = c.boot.initrd.systemd.storePaths or [ ];
+        bootspec = c.boot.bootspec.extensions or { };
         cfg = c.services.nix-ssd;
       };
       r = tryEval (deepSeq (removeAttrs v [ "cfg" ]) v);
       # A failed evaluation: every field empty, so the checks fail instead of aborting the run.
       none = { assertions = [ ]; systemPackages = null; generators = null; etc = { }; extraInit = null; nixSettings = null;
-        nixExtraOptions = null; services = { }; installBootLoader = { }; preSwitchChecks = null; postMountCommands = null; cfg = { }; };
+        nixExtraOptions = null; services = { }; installBootLoader = { }; preSwitchChecks = null; postMountCommands = null;
+        initrdSystemd = null; initrdServices = null; initrdStorePaths = null; bootspec = null; cfg = { }; };
     in { ok = r.success; } // (if r.success then r.value else none);
 
   has = needle: hay: isString hay && lib.hasInfix needle hay;
@@ -112,8 +120,7 @@ let
       (check "${p}: overlay: ${loader} installer wrapped: pin, then the loader" ((o.installBootLoader.name or null) == "nix-ssd-install-bootloader" && has "set -e\n${cli} pin \"$1\"\n${loaderCmd} \"$@\"\n" (o.installBootLoader.text or null)))
       (check "${p}: overlay: after the loader, the pins of systems nothing names are dropped" (has "${loaderCmd} \"$@\"\n# The menu now lists what exists: drop the pins of systems nothing names any more.\n${cli} prune-pins ||" (o.installBootLoader.text or null)))
       (check "${p}: overlay: pin in preSwitchChecks" (has "${cli} pin \"$1\"" (o.preSwitchChecks.nix-ssd-pin or null)))
-      (check "${p}: overlay: the initrd moves staged pins into the store" (has "nixSsdMovePins() {" o.postMountCommands && has "\nnixSsdMovePins \"$targetRoot\"\n" o.postMountCommands))
-      (check "${p}: build, off, disabled: no initrd step" (all (m: ev.${m}.postMountCommands == "") [ "build" "off" "disabled" ]))
+      (check "${p}: the release's default stage 1 is systemd's" o.initrdSystemd)
       (check "${p}: enrolledUuids: /etc/nix-ssd/enrolled, lowercase, copied mode 0600" (
         let e = (evalNixOS { inherit system release loader; settings = modes.overlay // { enrolledUuids = [ "4F1C0021-ABCD-EF01-2345-6789AABBCCDD" ]; }; }).config.environment.etc."nix-ssd/enrolled";
         in e.text == "# services.nix-ssd.enrolledUuids\n4f1c0021-abcd-ef01-2345-6789aabbccdd\n" && e.mode == "0600"))
@@ -123,6 +130,35 @@ let
       (check "${p}: off: config file says mode = off, nothing else" (has "mode = off\n" (ev.off.etc."systemd/nix-ssd-generator.conf" or null) && ev.off.nixSettings == { } && noPin ev.off && ev.off.extraInit == ""))
     ]) loaders) systems;
   current = matrix "current";
+
+  # ---- stage 1, both kinds, both architectures, every loader: the staged pins are moved into the
+  # store before the boot default's closure is looked for there
+  stage1Checks = release: concatMap (system: concatMap (loader: concatMap (stage1:
+    let
+      ev = lib.mapAttrs (_: settings: view (evalNixOS { inherit system release loader stage1 settings; })) modes;
+      o = ev.overlay;
+      p = "${release} ${system} ${loader} ${stage1} stage 1";
+      u = o.initrdServices.nix-ssd-pins or { };
+      pk = stubPkgs system;
+      none = m: ev.${m}.postMountCommands == "" && !(ev.${m}.initrdServices or { } ? nix-ssd-pins) && !(ev.${m}.bootspec or { } ? "org.nix-ssd-generator.v1");
+    in [
+      (check "${p}: every mode evaluates, every assertion holds" (all (m: ev.${m}.ok && allOk ev.${m}.assertions) (attrNames modes)))
+      (check "${p}: overlay: the bootspec says this system's stage 1 moves staged pins" (o.bootspec."org.nix-ssd-generator.v1" or null == { stage1MovesPins = true; }))
+      (check "${p}: build, off, disabled: no stage 1 step, no bootspec entry" (all none [ "build" "off" "disabled" ]))
+    ] ++ (if stage1 == "scripted" then [
+      (check "${p}: overlay: postMountCommands moves the staged pins under $targetRoot" (has "nixSsdMovePins() {" o.postMountCommands && has "\nnixSsdMovePins \"$targetRoot\"\n" o.postMountCommands))
+      (check "${p}: overlay: no initrd unit" (!(o.initrdServices ? nix-ssd-pins)))
+    ] else [
+      (check "${p}: overlay: no postMountCommands (systemd stage 1 asserts it empty)" (o.postMountCommands == ""))
+      (check "${p}: overlay: unit nix-ssd-pins wanted by initrd.target" (u.wantedBy or [ ] == [ "initrd.target" ]))
+      (check "${p}: overlay: after the file systems under /sysroot/nix/store are mounted" ((u.unitConfig.RequiresMountsFor or null) == "/sysroot/nix/store" && (u.unitConfig.DefaultDependencies or null) == false))
+      (check "${p}: overlay: before the closure is looked for and activated" (all (x: elem x (u.before or [ ])) [ "initrd-find-nixos-closure.service" "initrd-nixos-activation.service" "initrd.target" "shutdown.target" ] && elem "shutdown.target" (u.conflicts or [ ])))
+      (check "${p}: overlay: only when a finished staging exists" ((u.unitConfig.ConditionPathExists or null) == "/sysroot/nix/.nix-ssd-pins/manifest"))
+      (check "${p}: overlay: oneshot, in a mount namespace of its own" ((u.serviceConfig or { }) == { Type = "oneshot"; PrivateMounts = true; }))
+      (check "${p}: overlay: the same function as the scripted stage 1, on a writable view of /sysroot/nix" (has "nixSsdMovePins() {" (u.script or null) && has "mount --bind /sysroot/nix \"$view/nix\"" u.script && has "nixSsdMovePins \"$view\"" u.script))
+      (check "${p}: overlay: its tools are in the initrd (storePaths) and on its PATH" (map toString (u.path or [ ]) == [ "${pk.coreutils}" "${pk.util-linux}" ] && o.initrdStorePaths == [ "${pk.coreutils}/bin/mv" "${pk.coreutils}/bin/mkdir" "${pk.util-linux}/bin/mount" ]))
+      (check "${p}: overlay, pinBootGenerations = false: no unit, no bootspec entry" (let e = view (evalNixOS { inherit system release loader stage1; settings = modes.overlay // { pinBootGenerations = false; }; }); in e.ok && !(e.initrdServices ? nix-ssd-pins) && !(e.bootspec ? "org.nix-ssd-generator.v1")))
+    ])) [ "systemd" "scripted" ]) loaders) systems;
 
   # ---- one evaluation kept for the scripts, the options and the package
   base = evalNixOS { settings = modes.overlay; extra = jobs; };
@@ -140,6 +176,7 @@ let
       (check "${p}: every mode evaluates, enable = false too" (all (m: ev.${m}.ok) (attrNames modes)))
       (check "${p}: overlay: assertions hold" (allOk ev.overlay.assertions))
       (check "${p}: overlay: pinned by the wrapped installer alone" ((ev.overlay.installBootLoader.name or null) == "nix-ssd-install-bootloader" && ev.overlay.preSwitchChecks == null))
+      (check "${p}: the scripted stage 1 by default there, and it moves the staged pins" (!ev.overlay.initrdSystemd && has "\nnixSsdMovePins \"$targetRoot\"\n" ev.overlay.postMountCommands))
     ]) loaders) systems;
   canary = evalNixOS {
     release = "24.05";
@@ -157,8 +194,8 @@ let
     (check "mountPoint below /nix fails an assertion" (!(allOk (view (evalNixOS { settings = { enable = true; mountPoint = "/nix/ssd"; }; })).assertions)))
     (check "Nix 2.18 with overlay mode fails an assertion that says how to fix it" (failed (view (evalNixOS { settings.enable = true; extra.nix.package = { type = "derivation"; name = "nix-2.18.1"; version = "2.18.1"; outPath = "/nix/store/00000000000000000000000000000000-nix-2.18.1"; }; })).assertions == [ "services.nix-ssd.mode = \"overlay\" needs Nix 2.22 or later (local-overlay store, build-dir); this system has Nix 2.18.1. Set nix.package = pkgs.nixVersions.latest; or services.nix-ssd.mode = \"build\" (builds and caches on the SSD, the store stays on the internal disk)." ]))
     (check "option texts say internal disk, not eMMC (the first user's disk, not every machine's)" (all (o: !(has "eMMC" o.description)) opts))
-    (check "the systemd initrd with pinBootGenerations fails an assertion (the staged default would not be moved)" (failed (view (evalNixOS { settings.enable = true; extra.boot.initrd.systemd.enable = true; })).assertions == [ "services.nix-ssd.pinBootGenerations needs the scripted initrd (boot.initrd.systemd.enable = false): pinned boot defaults are moved into the store there; or set pinBootGenerations = false." ]))
-    (check "the systemd initrd without pinning evaluates cleanly" (allOk (view (evalNixOS { settings = { enable = true; pinBootGenerations = false; }; extra.boot.initrd.systemd.enable = true; })).assertions))
+    (check "enable = true alone, on current NixOS (systemd stage 1): no assertion in the way" (let e = view (evalNixOS { settings.enable = true; }); in e.ok && e.initrdSystemd && allOk e.assertions && e.initrdServices ? nix-ssd-pins))
+    (check "enable = true alone, once the scripted stage 1 is removed (no postMountCommands): evaluates, the unit is there" (let e = view (evalNixOS { release = "no-scripted"; settings.enable = true; }); in e.ok && allOk e.assertions && e.initrdServices ? nix-ssd-pins))
     (check "an explicit pinBootGenerations = false leaves the installer alone" ((view (evalNixOS { settings = { enable = true; pinBootGenerations = false; }; })).installBootLoader ? cmd))
   ];
 
@@ -227,7 +264,7 @@ let
     (check "flake: overlay adds nix-ssd-generator" ((flakeOut.overlays.default (stubPkgs "x86_64-linux") { }).nix-ssd-generator.pname == "nix-ssd-generator"))
   ];
 
-  checks = current ++ olderChecks ++ assertionChecks ++ optChecks ++ typeChecks ++ packageChecks ++ flakeChecks;
+  checks = current ++ stage1Checks "current" ++ stage1Checks "24.05" ++ olderChecks ++ assertionChecks ++ optChecks ++ typeChecks ++ packageChecks ++ flakeChecks;
   confOf = m: (view (evalNixOS { settings = modes.${m}; })).etc."systemd/nix-ssd-generator.conf" or "";
 in
 {
@@ -241,6 +278,12 @@ in
     preSwitchCheck = baseView.preSwitchChecks.nix-ssd-pin or "";
     installBootLoader = baseView.installBootLoader.text or "";
     loader = (view (evalNixOS { })).installBootLoader.cmd or "";
+    # the systemd stage 1 unit, for the boot bed's dracut initrd (tests/boot) and run.sh
+    initrdUnit = let u = baseView.initrdServices.nix-ssd-pins; in {
+      inherit (u) description wantedBy before after conflicts unitConfig serviceConfig script;
+      path = map toString u.path;
+    };
+    stage1Postmount = (view (evalNixOS { stage1 = "scripted"; settings = modes.overlay; })).postMountCommands;
   };
   package = {
     inherit (pkg) name;

@@ -4,7 +4,12 @@
 # are the real ones where `lib` has them, the submodules only with the sub-options used.
 #
 # `release` picks a NixOS generation:
-#   "current": nixos-unstable as of 2026 (everything below)
+#   "current": nixos-unstable as of 2026 (everything below): systemd stage 1 is the default
+#              (boot.initrd.systemd.enable defaults to true since 26.05, release notes "Systemd
+#              stage 1 by default"), the scripted stage 1 still there, deprecated
+#   "no-scripted": "current" once the scripted stage 1 is removed (scheduled for 26.11): no
+#              boot.initrd.postMountCommands
+#   "24.05":   systemd stage 1 there but off by default (false before 26.05)
 #   "24.05":   a minimal older NixOS: no system.preSwitchChecks (pre-switch-check.nix came in
 #              24.11) and no GRUB / systemd-boot extraInstallCommands (a cut-down loader set, as
 #              the issue measured with a real older NixOS: "The option
@@ -16,7 +21,8 @@
 { lib, config, ... }:
 let
   inherit (lib) mkOption mkIf types;
-  current = release == "current";
+  current = release == "current" || release == "no-scripted";
+  hasScripted = release != "no-scripted";
   has22_05 = release != "21.11";
   fake = name: "/nix/store/${builtins.substring 0 32 (builtins.hashString "sha256" name)}-${name}";
   # nixos/lib/systemd-unit-options.nix: unitOption (values merge into lists)
@@ -87,9 +93,6 @@ in
       };
     };
 
-    # nixos/modules/system/boot/stage-1.nix: boot.initrd.postMountCommands, lines
-    boot.initrd.postMountCommands = mkOption { type = types.lines; default = ""; };
-
     # nixos/modules/system/boot/loader/generic-extlinux-compatible/default.nix: bool
     boot.loader.generic-extlinux-compatible.enable = mkOption { type = types.bool; default = false; };
     # nixos/modules/system/boot/loader/grub/grub.nix: bool (default true there; false here so one
@@ -99,9 +102,41 @@ in
     boot.loader.systemd-boot.enable = mkOption { type = types.bool; default = false; };
   };
 
-  imports = lib.optional has22_05 {
-    # nixos/modules/system/boot/systemd/initrd.nix: boot.initrd.systemd.enable, bool
-    options.boot.initrd.systemd.enable = mkOption { type = types.bool; default = false; };
+  imports = lib.optional hasScripted {
+    # nixos/modules/system/boot/stage-1.nix: boot.initrd.postMountCommands, lines (the scripted
+    # stage 1; nixos/modules/system/boot/systemd/initrd.nix asserts it empty with systemd stage 1)
+    options.boot.initrd.postMountCommands = mkOption { type = types.lines; default = ""; };
+  } ++ lib.optional has22_05 {
+    # nixos/modules/system/boot/systemd/initrd.nix: boot.initrd.systemd.enable, bool (default
+    # true from 26.05 on: "current"; false before)
+    options.boot.initrd.systemd.enable = mkOption { type = types.bool; default = current; };
+    # nixos/modules/system/boot/systemd/initrd.nix: boot.initrd.systemd.services,
+    # systemdUtils.types.initrdServices (serviceOptions of nixos/lib/systemd-unit-options.nix:
+    # after/before/wantedBy/conflicts listOf unitNameType, unitConfig/serviceConfig attrsOf
+    # unitOption, path listOf (oneOf [ package str ]), script lines), the sub-options used here
+    options.boot.initrd.systemd.services = mkOption {
+      default = { };
+      type = types.attrsOf (types.submodule {
+        options.description = mkOption { type = types.singleLineStr; default = ""; };
+        options.documentation = mkOption { type = types.listOf types.str; default = [ ]; };
+        options.wantedBy = mkOption { type = types.listOf types.str; default = [ ]; };
+        options.requiredBy = mkOption { type = types.listOf types.str; default = [ ]; };
+        options.before = mkOption { type = types.listOf types.str; default = [ ]; };
+        options.after = mkOption { type = types.listOf types.str; default = [ ]; };
+        options.conflicts = mkOption { type = types.listOf types.str; default = [ ]; };
+        options.unitConfig = mkOption { type = types.attrsOf unitOption; default = { }; };
+        options.serviceConfig = mkOption { type = types.attrsOf unitOption; default = { }; };
+        options.path = mkOption { type = types.listOf (types.oneOf [ types.package types.str ]); default = [ ]; };
+        options.script = mkOption { type = types.lines; default = ""; };
+      });
+    };
+    # nixos/modules/system/boot/systemd/initrd.nix: boot.initrd.systemd.storePaths,
+    # utils.systemdUtils.types.initrdStorePath (a path string, or { source; target; … })
+    options.boot.initrd.systemd.storePaths = mkOption { type = types.listOf (types.either types.singleLineStr types.attrs); default = [ ]; };
+  } ++ lib.optional (release != "21.11") {
+    # nixos/modules/system/activation/bootspec.nix (23.05): boot.bootspec.extensions,
+    # attrsOf anything (written into the system's boot.json)
+    options.boot.bootspec.extensions = mkOption { type = types.attrsOf types.anything; default = { }; };
   } ++ lib.optional has22_05 {
     # nixos/modules/config/nix.nix: nix.settings, submodule { freeformType = semanticConfType }
     # where semanticConfType = attrsOf (either confAtom (listOf confAtom)),

@@ -21,6 +21,8 @@ let
     installShellFiles = { type = "derivation"; outPath = fake "install-shell-files"; };
     glibc.static = { type = "derivation"; outPath = fake "glibc-static"; };
     systemdMinimal = { type = "derivation"; outPath = fake "systemd-minimal"; };
+    coreutils = { type = "derivation"; name = "coreutils"; outPath = fake "coreutils"; };
+    util-linux = { type = "derivation"; name = "util-linux"; outPath = fake "util-linux"; };
     writeShellScript = name: text: { type = "derivation"; inherit name text; outPath = fake name; };
     callPackage = f: over:
       let fn = if builtins.isFunction f then f else import f;
