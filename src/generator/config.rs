@@ -368,7 +368,7 @@ impl Config {
             "cache-users" => {
                 let users: Vec<String> = v.split_whitespace().map(String::from).collect();
                 if let Some(u) = users.iter().find(|u| !valid_user_name(u)) {
-                    return Err(format!("{u:?} is not a valid user name"));
+                    return Err(format!("{} is not a valid user name", shown(u)));
                 }
                 self.cache_users = users;
             }
@@ -558,9 +558,9 @@ mod tests {
     fn long_inputs_are_cut_in_messages() {
         let long = "x".repeat(5000);
         let mut c = Config::default();
-        let text = format!("[nix-ssd]\nmode = {long}\n{long}\n{long} = 1\n[{long}]\n");
+        let text = format!("[nix-ssd]\nmode = {long}\n{long}\n{long} = 1\ncache-users = {long}\n[{long}]\n");
         let e = c.apply_file("/etc/x.conf", &text);
-        assert_eq!(e.len(), 4, "{e:?}");
+        assert_eq!(e.len(), 5, "{e:?}");
         for e in e.iter().map(ToString::to_string) {
             assert!(e.len() < 300, "{} characters: {e}", e.len());
             assert!(e.contains(&"x".repeat(SHOWN_MAX)) && !e.contains(&"x".repeat(SHOWN_MAX + 1)), "{e}");
