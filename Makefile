@@ -14,6 +14,12 @@ BINDIR ?= $(PREFIX)/bin
 DATADIR ?= $(PREFIX)/share
 MANDIR ?= $(DATADIR)/man
 DOCDIR ?= $(DATADIR)/doc/nix-ssd-generator
+# Shell completions (generated from the command line by clap_complete: packaging/completions,
+# kept current by tests/cli.rs). zsh: upstream's site-functions; the .deb uses Debian's
+# vendor-completions.
+BASH_COMPLETION_DIR ?= $(DATADIR)/bash-completion/completions
+ZSH_COMPLETION_DIR ?= $(DATADIR)/zsh/site-functions
+FISH_COMPLETION_DIR ?= $(DATADIR)/fish/vendor_completions.d
 SYSTEMD_GENERATOR_DIR ?= $(shell pkg-config --variable=systemdsystemgeneratordir systemd 2>/dev/null || echo $(PREFIX)/lib/systemd/system-generators)
 ifeq ($(strip $(SYSTEMD_GENERATOR_DIR)),)
 SYSTEMD_GENERATOR_DIR = $(PREFIX)/lib/systemd/system-generators
@@ -48,21 +54,27 @@ check-cli-path:
 
 install: check-cli-path
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSTEMD_GENERATOR_DIR) \
-	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR)
+	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) \
+	  $(DESTDIR)$(BASH_COMPLETION_DIR) $(DESTDIR)$(ZSH_COMPLETION_DIR) $(DESTDIR)$(FISH_COMPLETION_DIR)
 	$(INSTALL) -m 755 $(TARGET_DIR)/nix-ssd $(DESTDIR)$(BINDIR)/nix-ssd
 	# Nix's local-overlay store calls its remount-hook with the store dir as the only argument
 	ln -sf nix-ssd $(DESTDIR)$(BINDIR)/nix-ssd-remount-hook
 	$(INSTALL) -m 755 $(TARGET_DIR)/nix-ssd-generator $(DESTDIR)$(SYSTEMD_GENERATOR_DIR)/nix-ssd-generator
 	$(INSTALL) -m 644 packaging/man/nix-ssd-generator.8 packaging/man/nix-ssd.8 $(DESTDIR)$(MANDIR)/man8/
 	$(INSTALL) -m 644 packaging/man/nix-ssd-generator.conf.5 $(DESTDIR)$(MANDIR)/man5/
-	$(INSTALL) -m 644 packaging/nix-ssd-generator.conf.example README.md $(DESTDIR)$(DOCDIR)/
+	$(INSTALL) -m 644 packaging/nix-ssd-generator.conf.example README.md LICENSE $(DESTDIR)$(DOCDIR)/
+	$(INSTALL) -m 644 packaging/completions/nix-ssd.bash $(DESTDIR)$(BASH_COMPLETION_DIR)/nix-ssd
+	$(INSTALL) -m 644 packaging/completions/_nix-ssd $(DESTDIR)$(ZSH_COMPLETION_DIR)/_nix-ssd
+	$(INSTALL) -m 644 packaging/completions/nix-ssd.fish $(DESTDIR)$(FISH_COMPLETION_DIR)/nix-ssd.fish
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/nix-ssd $(DESTDIR)$(BINDIR)/nix-ssd-remount-hook \
 	  $(DESTDIR)$(SYSTEMD_GENERATOR_DIR)/nix-ssd-generator \
 	  $(DESTDIR)$(MANDIR)/man8/nix-ssd-generator.8 $(DESTDIR)$(MANDIR)/man8/nix-ssd.8 \
 	  $(DESTDIR)$(MANDIR)/man5/nix-ssd-generator.conf.5 \
-	  $(DESTDIR)$(DOCDIR)/nix-ssd-generator.conf.example $(DESTDIR)$(DOCDIR)/README.md
+	  $(DESTDIR)$(DOCDIR)/nix-ssd-generator.conf.example $(DESTDIR)$(DOCDIR)/README.md \
+	  $(DESTDIR)$(DOCDIR)/LICENSE $(DESTDIR)$(BASH_COMPLETION_DIR)/nix-ssd \
+	  $(DESTDIR)$(ZSH_COMPLETION_DIR)/_nix-ssd $(DESTDIR)$(FISH_COMPLETION_DIR)/nix-ssd.fish
 	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null
 
 # Debian package from `make install` (dpkg-deb); prints the .deb's path on its last line

@@ -3,7 +3,7 @@
 //!
 //! Layers, each using only those below it (ARCHITECTURE.md has the map; `tests/layout.rs`
 //! checks the order):
-//! - [`ops`]: the `nix-ssd` subcommands (clap lives in `src/bin/nix-ssd.rs`);
+//! - [`ops`]: the `nix-ssd` subcommands (clap lives in `src/bin/nix-ssd/cli.rs`);
 //! - [`overlay`] (our overlay on /nix/store), [`reserve`] (the SSD's space reserve), [`nix`]
 //!   (Nix's tools, daemon, env file);
 //! - [`generator`]: the early-boot side — inputs → pure plan → unit text → one writer;

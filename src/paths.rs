@@ -136,6 +136,21 @@ pub const DEFAULT_PROFILE: &str = "/nix/var/nix/profiles/default";
 /// Where `nix-ssd setup` mounts the top of the btrfs (private namespace; `.<pid>` appended).
 pub const SETUP_TOP: &str = "/run/nix-ssd-setup";
 
+/// Where systemd looks for system generators (systemd.generator(7)), highest priority first;
+/// NixOS links its `systemd.generators` into /etc/systemd/system-generators.
+pub const GENERATOR_DIRS: [&str; 5] = [
+    "/run/systemd/system-generators",
+    "/etc/systemd/system-generators",
+    "/usr/local/lib/systemd/system-generators",
+    "/usr/lib/systemd/system-generators",
+    "/lib/systemd/system-generators",
+];
+/// The generator's file name in those directories.
+pub const GENERATOR_NAME: &str = "nix-ssd-generator";
+/// A unit the generator writes whenever it writes any, in systemd's output directory for
+/// generators (normal-dir): present iff it ran and planned units this boot.
+pub const GENERATED_SERVICE: &str = "/run/systemd/generator/nix-ssd.service";
+
 /// Inside the overlay subvolume: the upper layer, overlayfs's workdir, the overlay store's
 /// state (database, GC roots), and the space reserve file ([`crate::reserve`]).
 pub const UPPER: &str = "upper";

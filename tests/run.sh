@@ -43,6 +43,7 @@ deps() {
 step deps deps
 step lint bash -c 'cargo fmt --check && cargo clippy --locked --all-targets -- -D warnings'
 step cargo-test cargo test --locked
+step docs cargo test --locked --test docs   # man pages and README against the code (also in cargo-test; its own line here)
 step build make build   # after cargo test, which rebuilds the generator dynamically
 step verify tests/verify.sh "$top/target/release"
 step packaging tests/packaging/run.sh

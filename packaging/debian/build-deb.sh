@@ -23,16 +23,25 @@ version=$(sed -n 's/^version *= *"\(.*\)"/\1/p' "$top/Cargo.toml" | head -1)
 stage=$(mktemp -d); trap 'rm -rf "$stage"' EXIT
 root=$stage/root
 make -s -C "$top" install DESTDIR="$root" PREFIX=/usr NIX_SSD_CLI=/usr/bin/nix-ssd TARGET_DIR="$bindir" \
-    SYSTEMD_GENERATOR_DIR=/usr/lib/systemd/system-generators >&2
+    SYSTEMD_GENERATOR_DIR=/usr/lib/systemd/system-generators ZSH_COMPLETION_DIR=/usr/share/zsh/vendor-completions >&2
 gzip -9n "$root"/usr/share/man/man*/*
 doc=$root/usr/share/doc/nix-ssd-generator
 gzip -9n "$doc/README.md"
-cat > "$doc/copyright" <<'COPYRIGHT'
+# Debian's machine-readable copyright file, holding the license text of LICENSE (MIT): Debian
+# keeps it there rather than as a file of its own.
+{
+    cat <<'COPYRIGHT'
 Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: nix-ssd-generator
 Comment: Built from the nix-ssd-generator source tree by packaging/debian/build-deb.sh.
- The upstream license has not been declared yet (Cargo.toml has no license field).
+
+Files: *
+Copyright: nix-ssd-generator contributors
+License: MIT
 COPYRIGHT
+    sed -n '5,$p' "$top/LICENSE" | sed -e 's/^$/./' -e 's/^/ /'
+} > "$doc/copyright"
+rm "$doc/LICENSE"
 
 # Depends: the newest glibc symbol version nix-ssd needs (the generator is static), libgcc_s.
 glibc=$(readelf -V "$bindir/nix-ssd" | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -1)

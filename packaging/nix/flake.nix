@@ -1,6 +1,9 @@
-# nix-ssd-generator as a flake. It lives in packaging/nix; refer to it with `?dir=`:
-#   inputs.nix-ssd.url = "github:OWNER/nix-ssd-generator?dir=packaging/nix";
-#   nix build 'git+file:///path/to/checkout?dir=packaging/nix'
+# nix-ssd-generator as a flake (MIT, see LICENSE; packages carry meta.license). It lives in
+# packaging/nix; refer to it with `?dir=`. The project has no public URL yet, so a flake input
+# names a clone of it on the machine:
+#   inputs.nix-ssd.url = "git+file:///home/alice/nix-ssd-generator?dir=packaging/nix";
+#   nix build 'git+file:///home/alice/nix-ssd-generator?dir=packaging/nix'
+# Once it is published, its forge URL takes the same `?dir=packaging/nix`.
 {
   description = "Nix's writable store layer, builds and caches on a btrfs SSD, for NixOS";
 

@@ -173,8 +173,10 @@ in
     enable = mkEnableOption ''
       nix-ssd-generator: at boot, a systemd generator mounts the subvolumes of a btrfs SSD and
       (in overlay mode) stacks Nix's writable store layer on it, points nix-daemon's build
-      directory and the listed users' fetcher caches at it, and leaves everything on the eMMC /
-      internal disk when the SSD is absent. See nix-ssd-generator(8)
+      directory and the listed users' fetcher caches at it, and leaves everything on the
+      internal disk when the SSD is absent. Then prepare the SSD once with
+      `sudo nix-ssd setup /dev/DEVICE` and reboot; `nix-ssd status` says how it went. See
+      nix-ssd(8) and nix-ssd-generator(8)
     '';
 
     package = mkOption {
@@ -335,7 +337,7 @@ in
         }
         {
           assertion = cfg.mode != "overlay" || lib.versionAtLeast (lib.getVersion config.nix.package) "2.22";
-          message = "services.nix-ssd.mode = \"overlay\" needs Nix >= 2.22 (local-overlay store, build-dir).";
+          message = "services.nix-ssd.mode = \"overlay\" needs Nix 2.22 or later (local-overlay store, build-dir); this system has Nix ${lib.getVersion config.nix.package}. Set nix.package = pkgs.nixVersions.latest; or services.nix-ssd.mode = \"build\" (builds and caches on the SSD, the store stays on the internal disk).";
         }
       ];
 

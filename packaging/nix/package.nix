@@ -16,13 +16,18 @@
 let
   src = lib.fileset.toSource {
     root = ../..;
+    # everything the check phase reads: tests/layout.rs and tests/docs.rs read README.md and
+    # ARCHITECTURE.md too
     fileset = lib.fileset.unions [
+      ../../README.md
+      ../../ARCHITECTURE.md
       ../../Cargo.toml
       ../../Cargo.lock
       ../../src
       ../../unit-templates
       ../../tests
       ../../packaging/man
+      ../../packaging/completions
       ../../packaging/nix-ssd-generator.conf.example
     ];
   };
@@ -76,10 +81,15 @@ rustPlatform.buildRustPackage {
       packaging/man/nix-ssd-generator.conf.5
     install -Dm644 packaging/nix-ssd-generator.conf.example \
       $out/share/doc/nix-ssd-generator/nix-ssd-generator.conf.example
+    # generated from the command line by clap_complete (tests/cli.rs keeps them current)
+    installShellCompletion --cmd nix-ssd --bash packaging/completions/nix-ssd.bash \
+      --zsh packaging/completions/_nix-ssd --fish packaging/completions/nix-ssd.fish
   '';
 
   meta = {
     description = "systemd generator and CLI that put Nix's writable store layer, builds and caches on a btrfs SSD";
+    license = lib.licenses.mit;
+    # homepage: none yet (the project has no public URL); set it when it is published.
     platforms = lib.platforms.linux;
     mainProgram = "nix-ssd";
   };

@@ -133,21 +133,66 @@ impl Default for Config {
     }
 }
 
-/// A setting that was ignored, and why. Its text names the input and says what is accepted.
+/// Where a setting was read: a file and its line, or the kernel command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    pub origin: Origin,
+    /// The line in a config file (1-based); None on the kernel command line.
+    pub line: Option<usize>,
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{l}", self.origin),
+            None => write!(f, "{}", self.origin),
+        }
+    }
+}
+
+/// At most this many characters of an input are shown in a message; a longer one is cut
+/// with "…" (a 5000-character value is not echoed back whole).
+pub const SHOWN_MAX: usize = 80;
+
+/// `s` cut after [`SHOWN_MAX`] characters, marked with "…".
+pub fn cut(s: &str) -> String {
+    match s.char_indices().nth(SHOWN_MAX) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// `s` as a message shows it: quoted and escaped, cut after [`SHOWN_MAX`] characters.
+pub fn shown(s: &str) -> String {
+    match s.char_indices().nth(SHOWN_MAX) {
+        Some((i, _)) => format!("{:?}…", &s[..i]),
+        None => format!("{s:?}"),
+    }
+}
+
+/// A setting that was ignored, and why. Its text names the input (a file with its line, or
+/// the kernel command line) and says what is accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     #[error(
-        "{origin}:{line}: ignoring line {text:?}: expected `key = value` after [nix-ssd], a `[section]` or a comment"
+        "{origin}:{line}: ignoring line {}: expected `key = value` after [nix-ssd], a `[section]` or a comment",
+        shown(text)
     )]
     Syntax { origin: Origin, line: usize, text: String },
-    #[error("{origin}:{line}: ignoring section [{section}]: the only section is [nix-ssd]")]
+    #[error("{origin}:{line}: ignoring section [{}]: the only section is [nix-ssd]", cut(section))]
     Section { origin: Origin, line: usize, section: String },
-    #[error("{origin}: ignoring unknown setting {key:?} (known: {known})")]
-    UnknownKey { origin: Origin, key: String, known: &'static str },
-    #[error("{origin}: ignoring {key}={value:?}: {why}")]
-    BadValue { origin: Origin, key: String, value: String, why: String },
-    #[error("{origin}: ignoring {key} without a value: {why}")]
-    Missing { origin: Origin, key: String, why: &'static str },
+    #[error("{at}: ignoring unknown setting {} (known: {known})", shown(key))]
+    UnknownKey { at: Place, key: String, known: &'static str },
+    #[error("{at}: ignoring {key}={}: {why}", shown(value))]
+    BadValue { at: Place, key: String, value: String, why: String },
+    #[error(
+        "{at}: ignoring {key}={}: a `#` after a value is not a comment (comments are whole lines \
+             starting with # or ;): move the comment to a line of its own",
+        shown(value)
+    )]
+    InlineComment { at: Place, key: String, value: String },
+    #[error("{at}: ignoring {key} without a value: {why}")]
+    Missing { at: Place, key: String, why: &'static str },
     #[error("ignoring config file {path:?}: its name holds a control character (it would go into SourcePath=)")]
     BadPath { path: String },
     #[error("cannot read {path}: {why}; its settings are ignored")]
@@ -207,16 +252,13 @@ impl Config {
                     }
                 }
                 Ok(Line::Assign(k, v)) if section == Some(true) && !k.is_empty() => {
-                    if let Err(e) = self.set(&origin, k, Some(v)) {
+                    let at = Place { origin: origin.clone(), line: Some(line) };
+                    if let Err(e) = self.set_at(&at, k, Some(v)) {
                         errors.push(e);
                     }
                 }
                 Ok(Line::Assign(..)) if section == Some(false) => {}
-                _ => errors.push(ConfigError::Syntax {
-                    origin: origin.clone(),
-                    line,
-                    text: raw.chars().take(80).collect(),
-                }),
+                _ => errors.push(ConfigError::Syntax { origin: origin.clone(), line, text: raw.to_string() }),
             }
         }
         errors
@@ -242,16 +284,24 @@ impl Config {
         errors
     }
 
-    /// Sets one key (`-` and `_` equal). `nix-ssd` is the command line's switch.
+    /// Sets one key (`-` and `_` equal) from `origin` (no line). `nix-ssd` is the command
+    /// line's switch.
     pub fn set(&mut self, origin: &Origin, key: &str, value: Option<&str>) -> Result<(), ConfigError> {
+        self.set_at(&Place { origin: origin.clone(), line: None }, key, value)
+    }
+
+    /// Sets one key read at `at`. In a file (a line is known) a value holding whitespace and
+    /// then `#` is refused: the format has comment lines only, as systemd's, so that value
+    /// would carry the comment (`LABEL=NIX_SSD   # …` names no device).
+    fn set_at(&mut self, at: &Place, key: &str, value: Option<&str>) -> Result<(), ConfigError> {
         // Messages name the key as the user wrote it: `nix-ssd.device=` on the command line.
-        let shown = match origin {
+        let shown_key = match at.origin {
             Origin::Cmdline if key != "nix-ssd" => format!("nix-ssd.{key}"),
             _ => key.to_string(),
         };
         let bad = |why: String| ConfigError::BadValue {
-            origin: origin.clone(),
-            key: shown.clone(),
+            at: at.clone(),
+            key: shown_key.clone(),
             value: value.unwrap_or_default().to_string(),
             why,
         };
@@ -264,32 +314,24 @@ impl Config {
                 (None, Some(m)) => self.set_mode(m),
                 _ => return Err(bad("expected a boolean (0/1, no/yes, off/on) or a mode (overlay, build)".into())),
             }
-            self.mode_origin = origin.clone();
-            self.note(origin);
+            self.mode_origin = at.origin.clone();
+            self.note(&at.origin);
             return Ok(());
         }
-        let known = matches!(
-            k.as_str(),
-            "mode"
-                | "device"
-                | "mount-point"
-                | "device-timeout"
-                | "overlay-subvolume"
-                | "build-subvolume"
-                | "cache-subvolume"
-                | "cache-users"
-        );
-        if !known {
-            return Err(ConfigError::UnknownKey { origin: origin.clone(), key: shown, known: KNOWN });
+        if !KNOWN.split(", ").any(|known| known == k) {
+            return Err(ConfigError::UnknownKey { at: at.clone(), key: shown_key, known: KNOWN });
         }
         let Some(v) = value else {
-            return Err(ConfigError::Missing { origin: origin.clone(), key: shown, why: "write KEY=VALUE" });
+            return Err(ConfigError::Missing { at: at.clone(), key: shown_key, why: "write KEY=VALUE" });
         };
+        if at.line.is_some() && has_inline_comment(v) {
+            return Err(ConfigError::InlineComment { at: at.clone(), key: shown_key, value: v.to_string() });
+        }
         self.apply(&k, v).map_err(bad)?;
         if k == "mode" {
-            self.mode_origin = origin.clone();
+            self.mode_origin = at.origin.clone();
         }
-        self.note(origin);
+        self.note(&at.origin);
         Ok(())
     }
 
@@ -326,7 +368,7 @@ impl Config {
             "cache-users" => {
                 let users: Vec<String> = v.split_whitespace().map(String::from).collect();
                 if let Some(u) = users.iter().find(|u| !valid_user_name(u)) {
-                    return Err(format!("{u:?} is not a valid user name"));
+                    return Err(format!("{} is not a valid user name", shown(u)));
                 }
                 self.cache_users = users;
             }
@@ -340,6 +382,11 @@ impl Config {
             self.origins.push(origin.clone());
         }
     }
+}
+
+/// Whitespace followed by `#`: what an inline comment looks like (`device = LABEL=X   # …`).
+fn has_inline_comment(v: &str) -> bool {
+    v.char_indices().any(|(i, c)| c == '#' && v[..i].ends_with(char::is_whitespace))
 }
 
 fn parse_mode(v: &str) -> Option<Mode> {
@@ -455,6 +502,75 @@ mod tests {
         assert!(e[0].to_string().contains("nix-ssd.device-timeout") || e[0].to_string().contains("device-timeout"));
         c.apply_cmdline("nix-ssd=off");
         assert!(!c.enabled);
+    }
+
+    #[test]
+    fn every_file_warning_names_file_and_line() {
+        let mut c = Config::default();
+        let text = "[nix-ssd]\nmode = sideways\n\nbogus = 1\ndevice\n";
+        let e: Vec<String> = c.apply_file("/etc/x.conf", text).iter().map(ToString::to_string).collect();
+        assert_eq!(e.len(), 3, "{e:?}");
+        assert!(e[0].starts_with("/etc/x.conf:2: ignoring mode=\"sideways\": expected overlay"), "{}", e[0]);
+        assert!(e[1].starts_with("/etc/x.conf:4: ignoring unknown setting \"bogus\""), "{}", e[1]);
+        assert!(e[2].starts_with("/etc/x.conf:5: ignoring line \"device\""), "{}", e[2]);
+        // the command line has no lines
+        let e = c.apply_cmdline("nix-ssd.mode=sideways");
+        assert!(
+            e[0].to_string().starts_with("the kernel command line: ignoring nix-ssd.mode=\"sideways\""),
+            "{}",
+            e[0]
+        );
+    }
+
+    #[test]
+    fn inline_comment_is_refused_not_taken_whole() {
+        // README's example once had these: `device` was taken whole and named no device.
+        let text = "[nix-ssd]\ndevice = LABEL=NIX_SSD      # LABEL= UUID=\nmode = build\t# or overlay\n\
+                    mount-point = /mnt/a#b\n# a comment line\n; another\n  # indented\n";
+        let mut c = Config::default();
+        let e: Vec<String> = c.apply_file("/etc/x.conf", text).iter().map(ToString::to_string).collect();
+        assert_eq!(c.device, DeviceSpec::Tag(Tag::Label, "NIX_SSD".into()), "the default stays");
+        assert_eq!(c.mode, Mode::Overlay);
+        assert_eq!(e.len(), 3, "{e:?}");
+        assert!(
+            e[0].starts_with("/etc/x.conf:2: ignoring device=\"LABEL=NIX_SSD      # LABEL= UUID=\": a `#` after a value is not a comment"),
+            "{}",
+            e[0]
+        );
+        assert!(
+            e[1].starts_with("/etc/x.conf:3: ignoring mode=\"build\\t# or overlay\": a `#` after a value"),
+            "{}",
+            e[1]
+        );
+        // a `#` inside a value (no whitespace before it) is the value's, judged as such
+        assert!(
+            e[2].contains("/etc/x.conf:4: ignoring mount-point=\"/mnt/a#b\": the mount point must not contain '#'"),
+            "{}",
+            e[2]
+        );
+        // the command line has no comments: a quoted label may hold " #"
+        let mut c = Config::default();
+        assert!(c.apply_cmdline("nix-ssd.device=\"LABEL=my #1\"").is_empty());
+        assert_eq!(c.device, DeviceSpec::Tag(Tag::Label, "my #1".into()));
+    }
+
+    #[test]
+    fn long_inputs_are_cut_in_messages() {
+        let long = "x".repeat(5000);
+        let mut c = Config::default();
+        let text = format!("[nix-ssd]\nmode = {long}\n{long}\n{long} = 1\ncache-users = {long}\n[{long}]\n");
+        let e = c.apply_file("/etc/x.conf", &text);
+        assert_eq!(e.len(), 5, "{e:?}");
+        for e in e.iter().map(ToString::to_string) {
+            assert!(e.len() < 300, "{} characters: {e}", e.len());
+            assert!(e.contains(&"x".repeat(SHOWN_MAX)) && !e.contains(&"x".repeat(SHOWN_MAX + 1)), "{e}");
+            assert!(e.contains('…'), "{e}");
+        }
+        let e = c.apply_cmdline(&format!("nix-ssd.device=LABEL={long}"));
+        assert!(e[0].to_string().len() < 300, "{}", e[0]);
+        // short ones are shown whole
+        assert_eq!(shown("abc"), "\"abc\"");
+        assert_eq!(cut(&"ü".repeat(81)), format!("{}…", "ü".repeat(80)));
     }
 
     #[test]

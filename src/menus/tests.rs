@@ -135,8 +135,8 @@ fn systemd_boot_default_preferred_and_glob() {
 
 #[test]
 fn read_finds_the_menu_below_a_root() {
-    let d = std::env::temp_dir().join(format!("nix-ssd-menus-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&d);
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().to_path_buf();
     assert_eq!(read(&d), None);
     fs::create_dir_all(d.join("boot/loader/entries")).unwrap();
     fs::write(d.join("boot/loader/loader.conf"), "default nixos-generation-42.conf\n").unwrap();
@@ -155,5 +155,4 @@ fn read_finds_the_menu_below_a_root() {
     assert_eq!(m.loader, Loader::Extlinux, "extlinux first: the board's loader");
     write(&m, &m.with_default("nixos-41").unwrap()).unwrap();
     assert_eq!(read(&d).unwrap().default_entry().and_then(|e| e.system.as_deref()), Some(A));
-    fs::remove_dir_all(&d).unwrap();
 }

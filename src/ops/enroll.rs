@@ -27,7 +27,9 @@ pub enum EnrollError {
 /// Enrols `device`, whose subvolumes are named by `layout`. Its top level is mounted in a
 /// private mount namespace of this process (never seen elsewhere, gone with it).
 pub fn enroll(device: &str, layout: &Layout) -> Result<Vec<String>, EnrollError> {
-    let (fs_type, uuid) = setup::probe(device)?;
+    // a missing device is not a device without a file system
+    setup::check_exists(device)?;
+    let setup::Signature { fs_type, uuid, .. } = setup::probe(device)?;
     match fs_type.as_deref() {
         Some("btrfs") => {}
         other => return Err(EnrollError::NotBtrfs(device.into(), other.unwrap_or("no file system").into())),

@@ -1,7 +1,7 @@
 //! The `nix-ssd` subcommands, one module each. Each takes its inputs as values and returns
 //! what it has to say (lines, a report, an error that says what to do); none prints. Steps that
 //! must be seen as they happen (`setup`, `lvm-plan --execute`) go to a [`Progress`] sink.
-//! The command line (clap) lives in `src/bin/nix-ssd.rs`.
+//! The command line lives in `src/bin/nix-ssd/` (clap in `cli.rs`).
 pub mod activate;
 pub mod apply_pins;
 pub mod at_shutdown;

@@ -5,8 +5,18 @@ use crate::generator::render::{self, Content};
 use crate::generator::sources::{self, Root};
 use std::path::{Path, PathBuf};
 
+#[derive(Debug, thiserror::Error)]
+pub enum PreviewError {
+    /// A root that is not there would silently give the defaults, as if it held no config.
+    #[error("--root {0}: not a directory")]
+    Root(String),
+}
+
 /// The preview's lines: warnings and the decision as `#` comments, then each file.
-pub fn preview(cmdline: Option<String>, root: &Path, blkid_export: Option<&Path>) -> Vec<String> {
+pub fn preview(cmdline: Option<String>, root: &Path, blkid_export: Option<&Path>) -> Result<Vec<String>, PreviewError> {
+    if !root.is_dir() {
+        return Err(PreviewError::Root(root.display().to_string()));
+    }
     let root = Root(PathBuf::from(root));
     let mut notes = Vec::new();
     let mut devices = sources::devices(&root, &mut notes);
@@ -38,5 +48,5 @@ pub fn preview(cmdline: Option<String>, root: &Path, blkid_export: Option<&Path>
             });
         }
     }
-    out
+    Ok(out)
 }

@@ -5,6 +5,7 @@
 //! keeping every file in @upper. Every step is reported before it runs; `--dry-run` reports and
 //! stops.
 use super::Progress;
+use crate::generator::config::{DeviceSpec, Tag};
 use crate::paths::{BUILD_DIR_MODE, CACHE_DIR_MODE, ENROLLED, OVERLAY_DIRS, SETUP_TOP, TOKEN_NAME, TOKENS, UPPER};
 use crate::sys::mount::{self, enter_private_namespace, is_mountpoint, mounts};
 use crate::sys::{CmdError, Context, IoError, cmd};
@@ -15,6 +16,8 @@ use std::process::Command;
 
 #[derive(Debug, Clone)]
 pub struct Layout {
+    /// The configured device (`device=`): the label made must be one it matches.
+    pub device: DeviceSpec,
     pub label: String,
     pub overlay: String,
     pub build: String,
@@ -34,6 +37,17 @@ pub enum SetupError {
         "{0} already holds a {1} file system; pass --force to overwrite it (everything on it is lost), or --adopt to convert a btrfs with @upper/@work subvolumes"
     )]
     HasFilesystem(String, String),
+    #[error(
+        "{0} holds a partition table ({1}): name one of its partitions (lsblk {0}), or pass --force to overwrite the whole disk (every partition on it is lost)"
+    )]
+    HasPartitionTable(String, String),
+    #[error("{0}: no such device or file")]
+    Missing(String),
+    #[error(
+        "the configuration names the SSD {configured}, which a file system labelled {label:?} would never match: \
+         set device = LABEL={label} in nix-ssd-generator.conf (services.nix-ssd.device on NixOS) first, or leave out --label"
+    )]
+    LabelNeverMatched { configured: String, label: String },
     #[error("{0} is mounted at {1}; unmount it first")]
     Mounted(String, String),
     #[error("{0} is not a block device or image file")]
@@ -108,14 +122,47 @@ impl std::fmt::Display for Step {
     }
 }
 
-/// The file system type and UUID on a device, as `blkid -p` reads them from the device itself
-/// (None: nothing recognised).
-pub fn probe(device: &str) -> Result<(Option<String>, Option<String>), CmdError> {
+/// What `blkid -p` reads from the device itself (None: nothing recognised).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Signature {
+    /// TYPE: a file system, RAID or LVM member, swap, …
+    pub fs_type: Option<String>,
+    /// UUID of that file system.
+    pub uuid: Option<String>,
+    /// PTTYPE: a partition table (dos, gpt, …) on a whole disk.
+    pub pt_type: Option<String>,
+}
+
+/// The signatures on a device, as `blkid -p` reads them from the device itself.
+pub fn probe(device: &str) -> Result<Signature, CmdError> {
     // blkid exits 2 when it finds nothing
     let out = cmd::probe(Command::new("blkid").args(["-p", "-o", "export", device]))?;
     let (devs, _) = crate::generator::blkid::parse_export(&out);
     let tag = |t: &str| devs.first().and_then(|d| d.tag(t)).map(String::from);
-    Ok((tag("TYPE"), tag("UUID")))
+    Ok(Signature { fs_type: tag("TYPE"), uuid: tag("UUID"), pt_type: tag("PTTYPE") })
+}
+
+/// Refuses a label that the configured device would never match (`device = LABEL=A` and
+/// `--label B`): the SSD would be made and never used.
+pub fn check_label(configured: &DeviceSpec, label: &str) -> Result<(), SetupError> {
+    match configured {
+        DeviceSpec::Tag(Tag::Label, l) if l != label => {
+            Err(SetupError::LabelNeverMatched { configured: configured.to_string(), label: label.into() })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Is `device` there, and a block device or an image file?
+pub fn check_exists(device: &str) -> Result<(), SetupError> {
+    let meta = match fs::metadata(device) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(SetupError::Missing(device.into())),
+        m => m.ctx(device.to_string())?,
+    };
+    if !(std::os::unix::fs::FileTypeExt::is_block_device(&meta.file_type()) || meta.is_file()) {
+        return Err(SetupError::NotADevice(device.into()));
+    }
+    Ok(())
 }
 
 /// The steps for a device, checked against what is on it now.
@@ -170,47 +217,61 @@ pub fn setup(
     dry_run: bool,
     progress: Progress,
 ) -> Result<(), SetupError> {
+    check_label(&layout.device, &layout.label)?;
     check_device(device, force, adopt)?;
+    if dry_run {
+        for step in &plan(device, layout, force, adopt, &[])? {
+            progress(&step.to_string());
+        }
+        return Ok(());
+    }
     // In a private mount namespace: the temporary top-level mount is never seen by anyone
     // else and vanishes with this process even if it is killed.
-    if !dry_run {
-        enter_private_namespace()?;
-    }
+    enter_private_namespace()?;
     let top = PathBuf::from(format!("{SETUP_TOP}.{}", std::process::id()));
+    let done = run_steps(device, layout, force, adopt, &top, progress);
+    // Whatever happened: nothing is left mounted or behind in /run.
+    let _ = mount::umount(&top);
+    let _ = fs::remove_dir(&top);
+    done?;
+    progress(&format!("{device} is ready (label {})", layout.label));
+    Ok(())
+}
+
+fn run_steps(
+    device: &str,
+    layout: &Layout,
+    force: bool,
+    adopt: bool,
+    top: &Path,
+    progress: Progress,
+) -> Result<(), SetupError> {
     let mut existing = Vec::new();
-    if adopt && !dry_run {
-        mount_top(device, &top)?;
-        existing = list_subvolumes(&top)?;
+    if adopt {
+        mount_top(device, top)?;
+        existing = list_subvolumes(top)?;
     }
     for step in &plan(device, layout, force, adopt, &existing)? {
         progress(&step.to_string());
-        if !dry_run {
-            run_step(step, &top)?;
-        }
-    }
-    if !dry_run {
-        let _ = mount::umount(&top);
-        let _ = fs::remove_dir(&top);
-        progress(&format!("{device} is ready (label {})", layout.label));
+        run_step(step, top)?;
     }
     Ok(())
 }
 
-/// Refuses what is not a device or image, what is mounted, and a file system that `force` or
-/// `adopt` does not allow.
+/// Refuses what is not a device or image, what is mounted, and a file system or partition
+/// table that `force` or `adopt` does not allow.
 fn check_device(device: &str, force: bool, adopt: bool) -> Result<(), SetupError> {
-    let meta = fs::metadata(device).ctx(device.to_string())?;
-    if !(std::os::unix::fs::FileTypeExt::is_block_device(&meta.file_type()) || meta.is_file()) {
-        return Err(SetupError::NotADevice(device.into()));
-    }
+    check_exists(device)?;
     let canon = fs::canonicalize(device).unwrap_or_else(|_| PathBuf::from(device));
     if let Some(m) = mounts().into_iter().find(|m| Path::new(&m.source) == canon || m.source == device) {
         return Err(SetupError::Mounted(device.into(), m.target));
     }
-    match (probe(device)?.0, adopt) {
-        (Some(t), true) if t != "btrfs" => Err(SetupError::AdoptNotBtrfs(device.into(), t)),
-        (None, true) => Err(SetupError::AdoptNotBtrfs(device.into(), "no file system".into())),
-        (Some(t), false) if !force => Err(SetupError::HasFilesystem(device.into(), t)),
+    let sig = probe(device)?;
+    match (sig.fs_type, sig.pt_type, adopt) {
+        (Some(t), _, true) if t != "btrfs" => Err(SetupError::AdoptNotBtrfs(device.into(), t)),
+        (None, _, true) => Err(SetupError::AdoptNotBtrfs(device.into(), "no file system".into())),
+        (Some(t), _, false) if !force => Err(SetupError::HasFilesystem(device.into(), t)),
+        (None, Some(p), false) if !force => Err(SetupError::HasPartitionTable(device.into(), p)),
         _ => Ok(()),
     }
 }
@@ -254,10 +315,16 @@ fn run_step(step: &Step, top: &Path) -> Result<(), SetupError> {
     }
 }
 
-/// Mounts the file system's top level (subvolid=5) at `top`, made root-only if missing.
+/// Mounts the file system's top level (subvolid=5) at `top`, made root-only if missing; a
+/// failed mount leaves no directory behind.
 pub fn mount_top(device: &str, top: &Path) -> Result<(), SetupError> {
     fs::DirBuilder::new().mode(0o700).recursive(true).create(top).ctx(format!("mkdir {}", top.display()))?;
-    run(Command::new("mount").args(["-t", "btrfs", "-o", "subvolid=5,nosuid,nodev,noexec", device]).arg(top))
+    let mounted =
+        run(Command::new("mount").args(["-t", "btrfs", "-o", "subvolid=5,nosuid,nodev,noexec", device]).arg(top));
+    if mounted.is_err() {
+        let _ = fs::remove_dir(top);
+    }
+    mounted
 }
 
 fn list_subvolumes(top: &Path) -> Result<Vec<String>, SetupError> {

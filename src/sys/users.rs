@@ -26,6 +26,12 @@ pub fn lookup(name: &str) -> Option<User> {
     Some(User { uid: pw.pw_uid, gid: pw.pw_gid, home: PathBuf::from(home) })
 }
 
+/// Is this process privileged (effective uid 0)?
+pub fn is_root() -> bool {
+    // SAFETY: geteuid(2) takes nothing and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -266,7 +266,10 @@ ns_main() {
     "$NSSD" setup "$OURS" > "$W/setup.log" 2>&1 || { cat "$W/setup.log"; fail "nix-ssd setup of the enrolled SSD"; exit 1; }
     check_has "setup enrols what it makes" "$(cat /var/lib/nix-ssd/enrolled)" "$(blkid -p -s UUID -o value "$OURS")"
     check_eq "the enrolment file is root's, mode 600" "$(stat -c '%u %a' /var/lib/nix-ssd/enrolled)" "0 600"
-    check_has "enroll refuses a non-btrfs device" "$("$NSSD" enroll /dev/null 2>&1)" "not btrfs"
+    truncate -s 16M "$W/plain.img"   # a device that holds no file system
+    check_has "enroll refuses a non-btrfs device" "$("$NSSD" enroll "$W/plain.img" 2>&1)" "holds no file system, not btrfs"
+    check_has "enroll refuses what is no device" "$("$NSSD" enroll /dev/null 2>&1)" "/dev/null is not a block device or image file"
+    check_has "enroll tells a missing device from a non-btrfs one" "$("$NSSD" enroll /dev/nonexistent-nix-ssd 2>&1)" "no such device or file"
     local s
     for s in foreign shadow elevate owner symlink cache cost bind clone; do
         echo "  -- $s"

@@ -75,6 +75,9 @@ gendir=$(pkg-config --variable=systemdsystemgeneratordir systemd)
 expected_files() {
     printf '%s\n' "/usr/bin/nix-ssd" /usr/bin/nix-ssd-remount-hook "$gendir/nix-ssd-generator" \
         /usr/share/doc/nix-ssd-generator/README.md /usr/share/doc/nix-ssd-generator/nix-ssd-generator.conf.example \
+        /usr/share/doc/nix-ssd-generator/LICENSE \
+        /usr/share/bash-completion/completions/nix-ssd /usr/share/zsh/site-functions/_nix-ssd \
+        /usr/share/fish/vendor_completions.d/nix-ssd.fish \
         /usr/share/man/man5/nix-ssd-generator.conf.5 /usr/share/man/man8/nix-ssd-generator.8 /usr/share/man/man8/nix-ssd.8 | sort
 }
 make_install() {
@@ -115,10 +118,14 @@ deb_build() {
     [ -f "$DEB" ] || return 1
     echo "$DEB"; dpkg-deb -I "$DEB" control
     [ "$(dpkg-deb -f "$DEB" Architecture)" = amd64 ] || return 1
+    dpkg-deb --fsys-tarfile "$DEB" | tar -xO ./usr/share/doc/nix-ssd-generator/copyright | grep -qx 'License: MIT' \
+        || { echo "copyright does not say License: MIT"; return 1; }
     grep -q 'libc6 (>= 2\.' <<<"$(dpkg-deb -f "$DEB" Depends)" || return 1
     diff -u <(printf '%s\n' /usr/bin/nix-ssd /usr/bin/nix-ssd-remount-hook /usr/lib/systemd/system-generators/nix-ssd-generator \
                  /usr/share/doc/nix-ssd-generator/README.md.gz /usr/share/doc/nix-ssd-generator/copyright \
                  /usr/share/doc/nix-ssd-generator/nix-ssd-generator.conf.example \
+                 /usr/share/bash-completion/completions/nix-ssd /usr/share/zsh/vendor-completions/_nix-ssd \
+                 /usr/share/fish/vendor_completions.d/nix-ssd.fish \
                  /usr/share/man/man5/nix-ssd-generator.conf.5.gz /usr/share/man/man8/nix-ssd-generator.8.gz \
                  /usr/share/man/man8/nix-ssd.8.gz | sort) \
             <(dpkg-deb -c "$DEB" | awk '$1 !~ /^d/ {print substr($6,2)}' | sort)
@@ -208,8 +215,8 @@ nix_conf_clean() { # the config files the module writes are read by the real nix
 nix_eval_catches_breakage() { # a module with a broken option type must make eval.nix fail
     local m=$scratch/mutant
     mkdir -p "$m/packaging"
-    cp -a Cargo.toml Cargo.lock src unit-templates tests "$m/"
-    cp -a packaging/nix packaging/man packaging/nix-ssd-generator.conf.example "$m/packaging/"
+    cp -a Cargo.toml Cargo.lock LICENSE README.md src unit-templates tests "$m/"
+    cp -a packaging/nix packaging/man packaging/completions packaging/nix-ssd-generator.conf.example "$m/packaging/"
     sed -i 's/"off"$/"of"/' "$m/packaging/nix/module.nix"
     grep -q '"of"' "$m/packaging/nix/module.nix" || { echo "mutation not applied"; return 1; }
     nix_eval "$m" || return 1
@@ -221,8 +228,8 @@ nix_eval_catches_breakage() { # a module with a broken option type must make eva
 nix_flake() {
     local s=$scratch/flakesrc n=$scratch/stubnixpkgs out
     mkdir -p "$s/packaging" "$n"
-    cp -a Cargo.toml Cargo.lock src unit-templates tests "$s/"
-    cp -a packaging/nix packaging/man packaging/nix-ssd-generator.conf.example "$s/packaging/"
+    cp -a Cargo.toml Cargo.lock LICENSE README.md src unit-templates tests "$s/"
+    cp -a packaging/nix packaging/man packaging/completions packaging/nix-ssd-generator.conf.example "$s/packaging/"
     cp tests/packaging/nix/stub-nixpkgs/flake.nix tests/packaging/nix/stub-pkgs.nix "$n/"; cp -a "$NIXPKGS/lib" "$n/"
     out=$(IN_TREE_BINDS="$s:/flakesrc $n:/stubnixpkgs" in_overlay "$T" sh -ec '
         nx() { nix --extra-experimental-features "nix-command flakes" eval --no-write-lock-file \

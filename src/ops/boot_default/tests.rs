@@ -16,12 +16,10 @@ fn menu(default: &str) -> Menu {
         entry("nixos-2", G2),
         entry("nixos-1", G1)
     );
-    let d = std::env::temp_dir().join(format!("nix-ssd-bd-{}-{default}", std::process::id()));
-    fs::create_dir_all(d.join("boot/extlinux")).unwrap();
-    fs::write(d.join("boot/extlinux/extlinux.conf"), text).unwrap();
-    let m = menus::read(&d).unwrap();
-    fs::remove_dir_all(&d).unwrap();
-    m
+    let d = tempfile::tempdir().unwrap();
+    fs::create_dir_all(d.path().join("boot/extlinux")).unwrap();
+    fs::write(d.path().join("boot/extlinux/extlinux.conf"), text).unwrap();
+    menus::read(d.path()).unwrap()
 }
 
 fn sys(whole: bool, staged: bool, moves_pins: bool) -> System {
@@ -87,8 +85,8 @@ fn a_noted_fallback_is_put_back_when_its_system_boots_and_forgotten_when_the_men
 
 #[test]
 fn moves_pins_reads_the_bootspec_extension() {
-    let d = std::env::temp_dir().join(format!("nix-ssd-bootspec-{}", std::process::id()));
-    fs::create_dir_all(&d).unwrap();
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().to_path_buf();
     assert!(!moves_pins(&d), "no boot.json");
     fs::write(
         d.join("boot.json"),
@@ -100,5 +98,4 @@ fn moves_pins_reads_the_bootspec_extension() {
     assert!(!moves_pins(&d), "a system built without the module");
     fs::write(d.join("boot.json"), "not json").unwrap();
     assert!(!moves_pins(&d));
-    fs::remove_dir_all(&d).unwrap();
 }

@@ -1,12 +1,18 @@
 //! Size arguments as lvm2 reads and writes them.
 
-/// A size on the command line: digits, optionally with a binary unit `K M G T` (also `KiB`,
-/// lowercase, or `B`); no unit = bytes. As lvm2 reads `-L`.
+/// A size on the command line: a number, optionally with a decimal fraction (`1.5G`), and an
+/// optional binary unit `K M G T` (also `KiB`, lowercase, or `B`); no unit = bytes. As lvm2
+/// reads `-L`; a fraction of a byte is rounded down.
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
-    let digits = t.chars().take_while(|c| c.is_ascii_digit()).count();
-    let (n, unit) = t.split_at(digits);
-    let n: u64 = n.parse().map_err(|_| format!("{s:?}: expected a number with an optional unit, e.g. 512M"))?;
+    let number = t.chars().take_while(|c| c.is_ascii_digit() || *c == '.').count();
+    let (n, unit) = t.split_at(number);
+    let (whole, frac) = n.split_once('.').unwrap_or((n, ""));
+    let expected = || format!("{s:?}: expected a number with an optional unit, e.g. 512M or 1.5G");
+    if whole.is_empty() || frac.contains('.') || frac.len() > 9 || (n.contains('.') && frac.is_empty()) {
+        return Err(expected());
+    }
+    let whole: u64 = whole.parse().map_err(|_| expected())?;
     let shift = match unit.to_ascii_lowercase().trim_end_matches("ib").trim_end_matches('b') {
         "" => 0,
         "k" => 10,
@@ -15,7 +21,14 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "t" => 40,
         _ => return Err(format!("{s:?}: unknown unit {unit:?} (K, M, G, T)")),
     };
-    let b = n.checked_mul(1 << shift).ok_or_else(|| format!("{s:?}: too large"))?;
+    let too_large = || format!("{s:?}: too large");
+    let mut b = whole.checked_mul(1 << shift).ok_or_else(too_large)?;
+    if !frac.is_empty() {
+        // frac / 10^len of the unit, in integers (9 digits × 2^40 needs more than 64 bits)
+        let digits: u128 = frac.parse().map_err(|_| expected())?;
+        let part = (digits << shift) / 10u128.pow(frac.len() as u32);
+        b = b.checked_add(part as u64).ok_or_else(too_large)?;
+    }
     if b == 0 {
         return Err(format!("{s:?}: must not be zero"));
     }

@@ -38,7 +38,16 @@ fn sizes() {
     assert_eq!(parse_size("2T"), Ok(2 << 40));
     assert_eq!(parse_size("4096"), Ok(4096));
     assert!(parse_size("0").is_err());
-    assert!(parse_size("1.5G").is_err());
+    // lvm2 takes fractions: 1.5G is 1536 MiB (found by a user trying `--cache-size 1.5G`)
+    assert_eq!(parse_size("1.5G"), Ok(3 << 29));
+    assert_eq!(lvm_size(parse_size("1.5G").unwrap()), "1536m");
+    assert_eq!(parse_size("0.25T"), Ok(256 << 30));
+    assert_eq!(parse_size("1.999999999t"), Ok((2 << 40) - 1100));
+    assert_eq!(parse_size("1.5"), Ok(1), "a fraction of a byte is rounded down");
+    for bad in ["1.", ".5G", "1.2.3G", "1..5G", "1.5.G", "", "G", "1.0000000001G"] {
+        assert!(parse_size(bad).is_err(), "{bad:?}");
+    }
+    assert!(parse_size("0.0G").is_err());
     assert!(parse_size("12Q").is_err());
     assert!(parse_size("99999999999T").is_err());
     assert_eq!(lvm_size(256 << 20), "256m");

@@ -2,14 +2,16 @@
 use super::Health;
 use super::probe::{BootDefault, Facts};
 use crate::generator::config::Mode;
-use crate::paths::{BOOT_PROFILE, DEFAULT_PROFILE};
+use crate::paths::{BOOT_PROFILE, DEFAULT_PROFILE, GENERATOR_DIRS};
 use crate::reserve::{self, mib};
 
-/// Health and warnings for what was found. The first matching rung decides; a full SSD makes
-/// it broken, an unpinned boot default degraded.
+/// Health and warnings for what was found. What is not installed comes first (each with the
+/// next step); then the first matching rung of the ladder; a full SSD makes it broken, an
+/// unpinned boot default degraded.
 pub fn judge(f: &Facts) -> (Health, Vec<String>) {
-    let mut warnings = Vec::new();
-    let (mut health, w) = ladder(f);
+    let (mut health, mut warnings) = installation(f);
+    let (h, w) = ladder(f);
+    health = health.max(h);
     warnings.extend(w);
     warnings.extend(f.drift.iter().cloned());
     if let Some(s) = &f.ssd_space {
@@ -60,6 +62,43 @@ pub fn judge(f: &Facts) -> (Health, Vec<String>) {
     (health, warnings)
 }
 
+/// What must be there before anything happens: Nix, and the generator having run this boot.
+fn installation(f: &Facts) -> (Health, Vec<String>) {
+    let i = &f.seen.install;
+    let (mut health, mut w) = (Health::Healthy, Vec::new());
+    if !f.enabled {
+        return (health, w);
+    }
+    if i.nix_daemon.is_none() {
+        health = Health::Broken;
+        w.push(
+            "Nix is not installed (no nix-daemon on PATH, in /run/current-system/sw/bin, the default profile or \
+             /usr/bin): install Nix with its daemon first; nix-ssd moves its store layer and builds to the SSD"
+                .to_string(),
+        );
+    }
+    match &i.generator {
+        None => {
+            health = Health::Broken;
+            w.push(format!(
+                "nix-ssd-generator is not installed in a systemd generator directory ({}), so nothing is set up at \
+                 boot: on NixOS import the module and set `services.nix-ssd.enable = true;`, then \
+                 `nixos-rebuild switch`; elsewhere `sudo make install` or the .deb; then reboot",
+                GENERATOR_DIRS.join(", ")
+            ));
+        }
+        Some(g) if !i.generated && f.plan.is_some() => {
+            health = health.max(Health::Degraded);
+            w.push(format!(
+                "{g} wrote no units this boot (installed or enabled since): reboot to use the SSD \
+                 (`nix-ssd preview` shows what it will write)"
+            ));
+        }
+        Some(_) => {}
+    }
+    (health, w)
+}
+
 /// The rungs, in order: what the SSD, its mounts, the overlay and the daemon say together.
 fn ladder(f: &Facts) -> (Health, Vec<String>) {
     let broken = |w: String| (Health::Broken, vec![w]);
@@ -67,7 +106,11 @@ fn ladder(f: &Facts) -> (Health, Vec<String>) {
         return (Health::Healthy, vec![]);
     }
     let Some(p) = &f.plan else {
-        return broken(format!("the generator wrote nothing: {}", f.seen.summary));
+        return broken(format!(
+            "the generator writes nothing: {}; fix the configuration (`nix-ssd preview` shows the decision), \
+             or prepare the device with `sudo nix-ssd setup DEVICE`",
+            f.seen.summary
+        ));
     };
     let (present, primary) = (f.seen.device.present, f.primary_mounted());
     let removed = "the SSD was removed while running; Nix calls on the SSD fail with I/O errors until a reboot \
@@ -77,7 +120,15 @@ fn ladder(f: &Facts) -> (Health, Vec<String>) {
         return broken(format!("{} is gone while the overlay store on /nix/store still uses it: {removed}", p.device));
     }
     if !present && !primary {
-        return (Health::Degraded, vec![format!("{} is absent: Nix works on the internal store (degraded)", p.device)]);
+        let works = if f.seen.install.nix_daemon.is_some() { ": Nix works on the internal store" } else { "" };
+        return (
+            Health::Degraded,
+            vec![format!(
+                "{} is absent{works}. Next: to prepare an SSD, attach it and run `sudo nix-ssd setup /dev/DEVICE` \
+                 (it erases DEVICE), then reboot; if one is attached, `lsblk -f` shows whether it is {}",
+                p.device, p.device
+            )],
+        );
     }
     if !present {
         return broken(format!("{} is gone but {} is still mounted: {removed}", p.device, p.primary().target));
@@ -130,7 +181,7 @@ mod tests {
     use super::*;
     use crate::generator::plan::{Inputs, plan};
     use crate::ops::status::probe::SsdSpace;
-    use crate::ops::status::{DaemonStatus, DeviceStatus, MountStatus, Seen, Source, StoreStatus};
+    use crate::ops::status::{DaemonStatus, DeviceStatus, InstallStatus, MountStatus, Seen, Source, StoreStatus};
     use crate::reserve::Space;
 
     const G: u64 = 1 << 30;
@@ -165,6 +216,11 @@ mod tests {
                 decided_by: "default".into(),
                 summary: outcome.summary(),
                 config_warnings: vec![],
+                install: InstallStatus {
+                    nix_daemon: Some("/usr/bin/nix-daemon".into()),
+                    generator: Some("/usr/lib/systemd/system-generators/nix-ssd-generator".into()),
+                    generated: true,
+                },
                 device: DeviceStatus {
                     spec: "LABEL=NIX_SSD".into(),
                     node: "/dev/disk/by-label/NIX_SSD".into(),
@@ -230,7 +286,7 @@ mod tests {
 
     #[test]
     fn no_plan_is_broken() {
-        check(&Facts { plan: None, ..healthy() }, Health::Broken, "the generator wrote nothing");
+        check(&Facts { plan: None, ..healthy() }, Health::Broken, "the generator writes nothing");
     }
 
     #[test]
@@ -247,6 +303,48 @@ mod tests {
         f.seen.store = StoreStatus { fstype: Some("ext4".into()), ..Default::default() };
         f.seen.daemon.store = None;
         check(&f, Health::Degraded, "is absent: Nix works on the internal store");
+    }
+
+    #[test]
+    fn absent_gives_the_next_step() {
+        let mut f = unmounted(healthy());
+        f.seen.device.present = false;
+        f.seen.store = StoreStatus::default();
+        f.seen.daemon.store = None;
+        check(&f, Health::Degraded, "Next: to prepare an SSD, attach it and run `sudo nix-ssd setup /dev/DEVICE`");
+        // without Nix it does not claim that Nix works
+        f.seen.install.nix_daemon = None;
+        let (h, w) = judge(&f);
+        assert_eq!(h, Health::Broken, "{w:?}");
+        assert!(w[0].starts_with("Nix is not installed"), "{w:?}");
+        assert!(w.iter().all(|w| !w.contains("Nix works")), "{w:?}");
+        assert!(w.iter().any(|w| w.starts_with("LABEL=NIX_SSD is absent. Next:")), "{w:?}");
+    }
+
+    #[test]
+    fn no_generator_is_broken_and_says_how_to_install() {
+        let mut f = unmounted(healthy());
+        f.seen.device.present = false;
+        f.seen.store = StoreStatus::default();
+        f.seen.daemon.store = None;
+        f.seen.install.generator = None;
+        f.seen.install.generated = false;
+        check(&f, Health::Broken, "nix-ssd-generator is not installed in a systemd generator directory");
+        check(&f, Health::Broken, "`services.nix-ssd.enable = true;`");
+        // and the SSD's own state is still told
+        check(&f, Health::Broken, "LABEL=NIX_SSD is absent");
+    }
+
+    #[test]
+    fn generator_that_has_not_run_degrades() {
+        let mut f = unmounted(healthy());
+        f.seen.install.generated = false;
+        f.seen.device.present = false;
+        f.seen.store = StoreStatus::default();
+        f.seen.daemon.store = None;
+        check(&f, Health::Degraded, "wrote no units this boot (installed or enabled since): reboot");
+        // off: nothing to install, nothing to say
+        check(&Facts { enabled: false, plan: None, ..f }, Health::Healthy, "");
     }
 
     #[test]

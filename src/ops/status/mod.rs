@@ -59,6 +59,8 @@ pub struct Seen {
     pub decided_by: String,
     pub summary: String,
     pub config_warnings: Vec<String>,
+    /// What must be installed for anything to happen.
+    pub install: InstallStatus,
     pub device: DeviceStatus,
     pub mounts: Vec<MountStatus>,
     pub store: StoreStatus,
@@ -84,6 +86,17 @@ pub struct InternalStatus {
     pub pending_install: Option<String>,
     /// When that switch asked (seconds since the epoch).
     pub pending_since: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct InstallStatus {
+    /// nix-daemon as found (PATH, /run/current-system/sw/bin, the default profile, /usr/bin);
+    /// null: Nix is not installed.
+    pub nix_daemon: Option<String>,
+    /// nix-ssd-generator in one of systemd's generator directories; null: not installed.
+    pub generator: Option<String>,
+    /// Did the generator write its units this boot (/run/systemd/generator/nix-ssd.service)?
+    pub generated: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -174,6 +187,17 @@ impl Status {
             self.seen.mode,
             self.seen.decided_by,
             self.seen.summary
+        );
+        let i = &self.seen.install;
+        o += &format!(
+            "install:  nix-daemon {}; generator {}{}\n",
+            i.nix_daemon.as_deref().unwrap_or("not found"),
+            i.generator.as_deref().unwrap_or("not installed"),
+            if i.generator.is_some() {
+                format!(", wrote its units this boot: {}", yn(i.generated))
+            } else {
+                String::new()
+            }
         );
         let d = &self.seen.device;
         let what = if d.present {

@@ -1,15 +1,17 @@
 //! Everything `status` looks at, gathered once: the generator's decision for this machine, the
 //! mount table, the device, the daemon's settings, the SSD's space and layout, and whether the
 //! boot default is on the lower store. No judgement here.
-use super::{CacheStatus, DaemonStatus, DeviceStatus, InternalStatus, MountStatus, Seen, Source, StoreStatus};
+use super::{
+    CacheStatus, DaemonStatus, DeviceStatus, InstallStatus, InternalStatus, MountStatus, Seen, Source, StoreStatus,
+};
 use crate::generator::plan::{self, Plan, Role};
 use crate::generator::sources::{self, Root};
 use crate::nix;
 use crate::ops::boot_default::{self, Fallback, Verdict};
 use crate::overlay;
 use crate::paths::{
-    self, BOOT_PROFILE, BUILD_DIR_MODE, DEFAULT_PROFILE, ENV_FILE, LOWER_GC_WANTED, LOWER_STORE, OVERLAY_DIRS,
-    PIN_ROOTS, STORE,
+    self, BOOT_PROFILE, BUILD_DIR_MODE, DEFAULT_PROFILE, ENV_FILE, GENERATED_SERVICE, GENERATOR_DIRS, GENERATOR_NAME,
+    LOWER_GC_WANTED, LOWER_STORE, OVERLAY_DIRS, PIN_ROOTS, STORE,
 };
 use crate::reserve::{self, Space};
 use crate::sys::mount::{self, MountInfo, top_of};
@@ -98,6 +100,7 @@ pub fn probe() -> Facts {
             decided_by: c.mode_origin.to_string(),
             summary: outcome.summary(),
             config_warnings: outcome.warnings.clone(),
+            install: install_status(),
             // the plan's node: of several devices with the label, the one meant, by its UUID
             device: device_status(&c.device, plan.as_ref().map(|p| p.what.clone())),
             mounts,
@@ -124,6 +127,20 @@ pub fn probe() -> Facts {
         f.ssd_space = ssd_space(p, &f);
     }
     f
+}
+
+/// Nix and the generator, where this machine has them.
+fn install_status() -> InstallStatus {
+    let daemon = nix::tool("nix-daemon");
+    InstallStatus {
+        nix_daemon: daemon.is_absolute().then(|| daemon.display().to_string()),
+        generator: GENERATOR_DIRS
+            .iter()
+            .map(|d| Path::new(d).join(GENERATOR_NAME))
+            .find(|p| p.exists())
+            .map(|p| p.display().to_string()),
+        generated: Path::new(GENERATED_SERVICE).exists(),
+    }
 }
 
 fn mount_status(p: &Plan, all: &[MountInfo]) -> Vec<MountStatus> {

@@ -191,7 +191,8 @@ let
   # ---- assertions
   assertionChecks = [
     (check "mountPoint below /nix fails an assertion" (!(allOk (view (evalNixOS { settings = { enable = true; mountPoint = "/nix/ssd"; }; })).assertions)))
-    (check "Nix 2.18 with overlay mode fails an assertion" (!(allOk (view (evalNixOS { settings.enable = true; extra.nix.package = { type = "derivation"; name = "nix-2.18.1"; version = "2.18.1"; outPath = "/nix/store/00000000000000000000000000000000-nix-2.18.1"; }; })).assertions)))
+    (check "Nix 2.18 with overlay mode fails an assertion that says how to fix it" (failed (view (evalNixOS { settings.enable = true; extra.nix.package = { type = "derivation"; name = "nix-2.18.1"; version = "2.18.1"; outPath = "/nix/store/00000000000000000000000000000000-nix-2.18.1"; }; })).assertions == [ "services.nix-ssd.mode = \"overlay\" needs Nix 2.22 or later (local-overlay store, build-dir); this system has Nix 2.18.1. Set nix.package = pkgs.nixVersions.latest; or services.nix-ssd.mode = \"build\" (builds and caches on the SSD, the store stays on the internal disk)." ]))
+    (check "option texts say internal disk, not eMMC (the first user's disk, not every machine's)" (all (o: !(has "eMMC" o.description)) opts))
     (check "enable = true alone, on current NixOS (systemd stage 1): no assertion in the way" (let e = view (evalNixOS { settings.enable = true; }); in e.ok && e.initrdSystemd && allOk e.assertions && e.initrdServices ? nix-ssd-pins))
     (check "enable = true alone, once the scripted stage 1 is removed (no postMountCommands): evaluates, the unit is there" (let e = view (evalNixOS { release = "no-scripted"; settings.enable = true; }); in e.ok && allOk e.assertions && e.initrdServices ? nix-ssd-pins))
     (check "an explicit pinBootGenerations = false leaves the installer alone" ((view (evalNixOS { settings = { enable = true; pinBootGenerations = false; }; })).installBootLoader ? cmd))
@@ -237,18 +238,25 @@ let
       (check "package ${system}: systemd-escape for tests/escape.rs" (elem (stubPkgs system).systemdMinimal p.nativeCheckInputs))
       (check "package ${system}: version from Cargo.toml" (p.version == cargo.package.version))
       (check "package ${system}: Cargo.lock exists" (pathExists p.cargoLock.lockFile))
-      (check "package ${system}: source holds src/, tests/, unit-templates/, man pages" (all (f: inSrc f "regular") [ "Cargo.toml" "Cargo.lock" "src/lib.rs" "tests/fixtures.rs" "unit-templates/nix-ssd.service.in" "packaging/man/nix-ssd.8" ]))
+      (check "package ${system}: source holds src/, tests/, unit-templates/, man pages" (all (f: inSrc f "regular") [ "Cargo.toml" "Cargo.lock" "src/lib.rs" "tests/fixtures.rs" "unit-templates/nix-ssd.service.in" "packaging/man/nix-ssd.8" "packaging/completions/_nix-ssd" "README.md" "ARCHITECTURE.md" ]))
       (check "package ${system}: source leaves out packaging/nix (module changes do not rebuild it)" (!(inSrc "packaging/nix" "directory")))
       (check "package ${system}: installs every man page of packaging/man" (all (f: has f p.postInstall) (attrNames (builtins.readDir (src + "/packaging/man")))))
+      (check "package ${system}: installs the shell completions of packaging/completions (bash, zsh, fish)" (has "installShellCompletion --cmd nix-ssd --bash packaging/completions/nix-ssd.bash" p.postInstall && all (f: has "packaging/completions/${f}" p.postInstall && inSrc "packaging/completions/${f}" "regular") (attrNames (builtins.readDir (src + "/packaging/completions")))))
+      (check "package ${system}: meta.license is MIT, as LICENSE and Cargo.toml say" (p.meta.license == lib.licenses.mit && cargo.package.license == "MIT" && has "MIT License" (builtins.readFile (src + "/LICENSE"))))
       (check "package ${system}: generator moved to lib/systemd/system-generators" (has "mv $out/bin/nix-ssd-generator $out/lib/systemd/system-generators/" p.postInstall))
       (check "package ${system}: static generator relinked after the checks for ${t}" (has "--target ${t}" p.preInstall && has "crt-static" p.preInstall && elem (stubPkgs system).glibc.static p.buildInputs && has "install -m755 target/${t}/release/nix-ssd-generator" p.postInstall))
     ]) systems;
 
   # ---- flake: outputs evaluated against a nixpkgs input of the real lib and stub packages
   flake = import (nixDir + "/flake.nix");
+  readme = builtins.readFile (src + "/README.md");
   flakeOut = flake.outputs { self = flakeOut; nixpkgs = { inherit lib; legacyPackages = lib.genAttrs systems stubPkgs; }; };
   flakeChecks = [
     (check "flake: nixpkgs input" (isString flake.inputs.nixpkgs.url))
+    (check "README's quick start: its one option, as written there, evaluates with every assertion holding and installs the generator" (has "{ services.nix-ssd.enable = true; }" readme && (let v = view (evalNixOS { settings = { enable = true; }; }); in v.ok && allOk v.assertions && v.generators != { })))
+    (check "README's quick start: the flake input names the flake's directory and the module output" (has "?dir=packaging/nix\";" readme && has "nix-ssd.nixosModules.default" readme && flakeOut.nixosModules ? default))
+    (check "README lists every option of the module as `services.nix-ssd.…` (man configuration.nix does not show a flake's)" (all (o: has "`${optName o}`" readme) opts))
+    (check "flake: no placeholder URL (github:OWNER) in the flake or README" (!(has "OWNER" (builtins.readFile (nixDir + "/flake.nix"))) && !(has "OWNER" (builtins.readFile (src + "/README.md")))))
     (check "flake: packages.aarch64-linux.default" (flakeOut.packages.aarch64-linux.default.pname == "nix-ssd-generator"))
     (check "flake: packages.x86_64-linux.default" (has "--target x86_64-unknown-linux-gnu" flakeOut.packages.x86_64-linux.default.preInstall))
     (check "flake: nixosModules.default is module.nix" (toString flakeOut.nixosModules.default == toString (nixDir + "/module.nix")))
