@@ -6,6 +6,7 @@ NB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 NB_TOP=$(cd "$NB_DIR/../.." && pwd)
 NB_SHM=${NB_SHM:-/dev/shm/nix-native-bench}   # tmpfs: no host-disk flush leaks into the models
 IN=$NB_SHM/in
+NB_CACHE=${NB_CACHE:-/var/cache/nix-native-bench}   # the inputs, built once (inputs.sh)
 RES=${RES:-$NB_TOP/target/native-bench}
 BLK=/sys/fs/cgroup/blkio
 CG_NAME=nix-native-bench
