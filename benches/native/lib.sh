@@ -68,6 +68,11 @@ mkdev() {
     echo "$DEV_FS" >> "$LOOPS_FILE"
     local q
     for q in /sys/block/${DEV_FS#/dev/}/queue /sys/block/${DEV_TH#/dev/}/queue; do echo 0 > "$q/rotational"; done
+    # No discard: the stacked loop turns a discard into a zero-write of its whole range, which
+    # blk-throttle charges (and diskstats counts) as written bytes — 1.2 GB "written" after a GC
+    # of 1.1 GiB with btrfs's default discard=async. A device without discard makes btrfs drop
+    # that default, so no configuration discards in the model (see README, Caveats).
+    echo 0 > "/sys/block/${DEV_FS#/dev/}/queue/discard_max_bytes"
     echo mq-deadline > "/sys/block/${DEV_FS#/dev/}/queue/scheduler"
 }
 # dirty_limit BDI_DIR: the board's dirty limit on one device (strict: not a share of the host's)

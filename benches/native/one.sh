@@ -40,7 +40,20 @@ cfg_spec() {
     *) return 1 ;;
     esac
 }
-spec=$(cfg_spec "$CFG") || die "unknown configuration"
+# CFG = BASE[+LEVER...]: a configuration with levers the project does not set (one at a time):
+#   opaquelinks    the upper layer's .links opaque: the lower store's hard-link pool out of the
+#                  overlay store's view (its GC lstat's every entry; optimising links into it)
+#   inline0        btrfs max_inline=0 (small files out of the metadata)
+#   msingle        btrfs metadata single instead of mkfs's dup (converted after setup)
+#   nocow          chattr +C on the state dir (Nix's database) and the build subvolume
+#   xino           the overlay mounted again with xino=off,index=off added
+#   tmpbuild       the build dir on a tmpfs (size TMPBUILD_SIZE, default 2G; in the memory cgroup)
+BASE=${CFG%%+*} LEVERS=" $(tr '+' ' ' <<< "${CFG#"$BASE"}") "
+lever() { [[ "$LEVERS" == *" $1 "* ]]; }
+for l in $LEVERS; do
+    case $l in opaquelinks | inline0 | msingle | nocow | xino | tmpbuild) ;; *) die "unknown lever $l" ;; esac
+done
+spec=$(cfg_spec "$BASE") || die "unknown configuration"
 read -r STORE COMP DUR <<< "$spec"
 root_mount || die "root mounts"
 E=$R/mnt/emmc; mkdir -p "$E" "$R/mnt/nix-ssd"
@@ -109,6 +122,11 @@ FAILED=0
 NIX_CONFIG=
 if [ "$STORE" != emmc ]; then
     cenv nix-ssd setup "$S_FS" > "$NB_SHM/setup.log" 2>&1 || die "nix-ssd setup: $(tail -3 "$NB_SHM/setup.log")"
+    if lever msingle; then
+        top=$NB_SHM/top; mkdir -p "$top"; mount -o subvolid=5 "$S_FS" "$top" || die "mount top"
+        btrfs -q balance start -f -mconvert=single "$top" > /dev/null || die "metadata single"
+        btrfs filesystem df "$top" | grep Metadata | sed 's/^/   /' >> "$NB_SHM/setup.log"; umount "$top"
+    fi
     cenv blkid -o export "$S_FS" > "$R/run/blkid.export"
     mode_arg=""; [ "$STORE" = build ] && mode_arg="nix-ssd=build"
     cenv nix-ssd preview --cmdline "$mode_arg" --blkid-export /run/blkid.export > "$NB_SHM/preview.txt" || die "nix-ssd preview"
@@ -127,12 +145,25 @@ if [ "$STORE" != emmc ]; then
         [ "$DUR" != default ] && opts=$(echo "$opts" | sed -E 's/(^|,)flushoncommit//')
         [ "$DUR" = foc ] && opts+=,flushoncommit
         case $CFG in cand | plain) [ -n "${CAND_OPTS:-}" ] && opts+=,$CAND_OPTS ;; esac
+        lever inline0 && opts+=,max_inline=0
         opts=${opts#,}
         mkdir -p "$R$where"
         mount -t btrfs -o "$opts" "$S_FS" "$R$where" || die "mount -o $opts $S_FS $where"
         echo "$where $opts" >> "$NB_SHM/mounts.used"
         [ ${#MNTS[@]} = 1 ] && MNTS+=("$R$where")   # one mount of the SSD: syncfs covers the file system
     done < "$NB_SHM/mounts.txt"
+    bdir=$(sed -n 's/.*--build-dir[ =]\([^ ]*\).*/\1/p' <<< "$exec_start")
+    if lever nocow; then
+        ovd=$(sed -n 's/.*--overlay-dir[ =]\([^ ]*\).*/\1/p' <<< "$exec_start")
+        for d in ${ovd:+"$R$ovd/state"} ${bdir:+"$R$bdir"}; do chattr +C "$d" || die "chattr +C $d"; done
+    fi
+    if lever opaquelinks; then
+        ovd=$(sed -n 's/.*--overlay-dir[ =]\([^ ]*\).*/\1/p' <<< "$exec_start")
+        mkdir -p "$R$ovd/upper/.links" && setfattr -n trusted.overlay.opaque -v y "$R$ovd/upper/.links" || die "opaque .links"
+    fi
+    if lever tmpbuild; then
+        [ -n "$bdir" ] && mount -t tmpfs -o "size=${TMPBUILD_SIZE:-2G},mode=755,nosuid,nodev" nix-build-tmp "$R$bdir" || die "tmpfs build dir"
+    fi
     # the activation as at boot: cold caches, the devices modelled, its CPU counted
     model_on
     # shellcheck disable=SC2086
@@ -147,6 +178,11 @@ if [ "$STORE" != emmc ]; then
     else
         grep -q '^store = local-overlay://' <<< "$NIX_CONFIG" || die "activate did not stack the overlay: $(cat "$NB_SHM/activate.log")"
         ov=$(sed -n 's/.*--overlay-dir[ =]\([^ ]*\).*/\1/p' <<< "$exec_start")
+    fi
+    if lever xino; then
+        o=$(findmnt -n -o OPTIONS "$R/nix/store" | tr ',' '\n' | grep -E '^(lowerdir|upperdir|workdir|redirect_dir|metacopy)=' | paste -sd,)
+        umount "$R/nix/store" && mount -t overlay overlay -o "$o,xino=off,index=off" -o nosuid,nodev "$R/nix/store" &&
+            mount -o remount,bind,ro,nosuid,nodev "$R/nix/store" || die "overlay with xino=off,index=off"
     fi
     case $DUR in
     default) ;;
@@ -164,7 +200,9 @@ if [ "$STORE" != emmc ]; then
         umount "$R/nix/var/nix/db" && umount "$R/nix/store" && umount "$R/nix/.lower-store" || die "undo overlay"
         NIX_CONFIG=$(grep -vE '^(store *=|extra-experimental-features *= *local-overlay)' <<< "$NIX_CONFIG")
         top=$NB_SHM/top; mkdir -p "$top"; mount -o subvolid=5 "$S_FS" "$top" || die "mount top"
-        btrfs -q subvolume create "$top/@plain-nix" > /dev/null && cp -a "$E/nix/." "$top/@plain-nix/" || die "@plain-nix"
+        btrfs -q subvolume create "$top/@plain-nix" > /dev/null || die "@plain-nix"
+        lever nocow && { mkdir -p "$top/@plain-nix/var/nix/db" && chattr +C "$top/@plain-nix/var/nix/db" || die "chattr +C db"; }
+        cp -a "$E/nix/." "$top/@plain-nix/" || die "@plain-nix"
         umount "$top"
         popts=$(awk -v w="$ov" '$1==w{print $2}' "$NB_SHM/mounts.used" | sed -E 's/(^|,)subvol=[^,]*/\1subvol=@plain-nix/')
         mount -t btrfs -o "$popts" "$S_FS" "$R/nix" || die "mount -o $popts @plain-nix"
@@ -225,6 +263,7 @@ fi
     [ -n "$NIX_CONFIG" ] && sed 's/^/   NIX_CONFIG: /' <<< "$NIX_CONFIG"
     on hook && sed 's/^/   hook: /' "$NB_SHM/hook.log" 2>/dev/null
     df -m "${MNTS[@]}" | tail -n +2 | sed "s|$R||; s/^/   df: /"
+    echo "   /nix/store/.links as the daemon sees it: $(ls -f "$R/nix/store/.links" 2>/dev/null | wc -l) entries"
 } >> "$RES/runs.log"
 rm -f "$NB_SHM/mounts.used" "$NB_SHM/activate.log"
 model_off
