@@ -24,6 +24,10 @@ export NIX_SSD_CLI RES WORKLOADS PERF CAND_COMPRESS=${CAND_COMPRESS:-none} CAND_
     COMP_DURABILITY=${COMP_DURABILITY:-foc} CAND_OPTS=${CAND_OPTS:-}
 mkdir -p "$RES"; rm -rf "$RES"/{raw.tsv,runs.log,table.txt,inputs.txt,daemon-*.log,perf}
 
+# One bench at a time on a machine: a second would share the CPU, the loop devices' workers and
+# the page cache with the first and spoil both (waits for the other to finish).
+exec 9> /run/lock/nix-native-bench.lock
+flock -n 9 || { log "native bench: another native bench runs; waiting for it"; flock 9; }
 CHILD=
 cleanup() {
     [ -n "$CHILD" ] && { kill "$CHILD" 2>/dev/null; wait "$CHILD" 2>/dev/null; }
