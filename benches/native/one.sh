@@ -180,7 +180,9 @@ if [ "$STORE" != emmc ]; then
         ov=$(sed -n 's/.*--overlay-dir[ =]\([^ ]*\).*/\1/p' <<< "$exec_start")
     fi
     if lever xino; then
-        o=$(findmnt -n -o OPTIONS "$R/nix/store" | tr ',' '\n' | grep -E '^(lowerdir|upperdir|workdir|redirect_dir|metacopy)=' | paste -sd,)
+        # the options as activate gave them, their paths seen from here (outside the chroot)
+        o=$(findmnt -n -o OPTIONS "$R/nix/store" | tr ',' '\n' | grep -E '^(lowerdir|upperdir|workdir|redirect_dir|metacopy)=' |
+            sed -E "s#^(lowerdir|upperdir|workdir)=#\\1=$R#" | paste -sd,)
         umount "$R/nix/store" && mount -t overlay overlay -o "$o,xino=off,index=off" -o nosuid,nodev "$R/nix/store" &&
             mount -o remount,bind,ro,nosuid,nodev "$R/nix/store" || die "overlay with xino=off,index=off"
     fi
