@@ -161,9 +161,6 @@ if [ "$STORE" != emmc ]; then
         ovd=$(sed -n 's/.*--overlay-dir[ =]\([^ ]*\).*/\1/p' <<< "$exec_start")
         mkdir -p "$R$ovd/upper/.links" && setfattr -n trusted.overlay.opaque -v y "$R$ovd/upper/.links" || die "opaque .links"
     fi
-    if lever tmpbuild; then
-        [ -n "$bdir" ] && mount -t tmpfs -o "size=${TMPBUILD_SIZE:-2G},mode=755,nosuid,nodev" nix-build-tmp "$R$bdir" || die "tmpfs build dir"
-    fi
     # the activation as at boot: cold caches, the devices modelled, its CPU counted
     model_on
     # shellcheck disable=SC2086
@@ -178,6 +175,9 @@ if [ "$STORE" != emmc ]; then
     else
         grep -q '^store = local-overlay://' <<< "$NIX_CONFIG" || die "activate did not stack the overlay: $(cat "$NB_SHM/activate.log")"
         ov=$(sed -n 's/.*--overlay-dir[ =]\([^ ]*\).*/\1/p' <<< "$exec_start")
+    fi
+    if lever tmpbuild; then   # after activate (which refuses a build dir that is not the SSD's)
+        [ -n "$bdir" ] && mount -t tmpfs -o "size=${TMPBUILD_SIZE:-2G},mode=755,nosuid,nodev" nix-build-tmp "$R$bdir" || die "tmpfs build dir"
     fi
     if lever xino; then
         # the options as activate gave them, their paths seen from here (outside the chroot)
