@@ -61,9 +61,9 @@ step sync-roots env NIX_SSD_CLI="$top/target/release/nix-ssd" tests/kernel/sync-
 step lvm env "${bins[@]}" tests/lvm/run.sh
 step bench benches/generator.sh
 # The native I/O bench, quick form (eMMC, the default, all of /nix on the SSD; 1 round, 7 of
-# the 9 workloads; ~5 min once its inputs are cached in /var/cache/nix-native-bench, ~4 min more
-# to build them; figures only): the full form is `benches/native/run.sh` (4 configurations x 3
-# rounds, ~30 min), see its README.
+# the 9 workloads; 3-5 min once its inputs are cached in /var/cache/nix-native-bench, ~4 min
+# more to build them; figures only): the full form is `benches/native/run.sh` (4 configurations
+# x 3 rounds, ~20 min on a quiet host), see its README.
 step native-bench env NIX_SSD_CLI="$top/target/release/nix-ssd" ROUNDS=1 CONFIGS="emmc default ssd-nix" \
     WORKLOADS="eval import hook add build rebuild gc" benches/native/run.sh
 echo; echo "=== summary"
