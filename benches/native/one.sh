@@ -180,11 +180,11 @@ if [ "$STORE" != emmc ]; then
         [ -n "$bdir" ] && mount -t tmpfs -o "size=${TMPBUILD_SIZE:-2G},mode=755,nosuid,nodev" nix-build-tmp "$R$bdir" || die "tmpfs build dir"
     fi
     if lever xino; then
-        # the options as activate gave them, their paths seen from here (outside the chroot)
-        o=$(findmnt -n -o OPTIONS "$R/nix/store" | tr ',' '\n' | grep -E '^(lowerdir|upperdir|workdir|redirect_dir|metacopy)=' |
-            sed -E "s#^(lowerdir|upperdir|workdir)=#\\1=$R#" | paste -sd,)
-        umount "$R/nix/store" && mount -t overlay overlay -o "$o,xino=off,index=off" -o nosuid,nodev "$R/nix/store" &&
-            mount -o remount,bind,ro,nosuid,nodev "$R/nix/store" || die "overlay with xino=off,index=off"
+        # in the chroot, with the paths as activate gave them (Nix's local-overlay store checks
+        # the overlay's lowerdir= and upperdir= against its own settings)
+        o=$(findmnt -n -o OPTIONS "$R/nix/store" | tr ',' '\n' | grep -E '^(lowerdir|upperdir|workdir|redirect_dir|metacopy)=' | paste -sd,)
+        umount "$R/nix/store" && cenv mount -t overlay overlay -o "$o,xino=off,index=off,nosuid,nodev" /nix/store &&
+            cenv mount -o remount,bind,ro,nosuid,nodev /nix/store || die "overlay with xino=off,index=off"
     fi
     case $DUR in
     default) ;;
