@@ -61,7 +61,7 @@ step sync-roots env NIX_SSD_CLI="$top/target/release/nix-ssd" tests/kernel/sync-
 step lvm env "${bins[@]}" tests/lvm/run.sh
 step bench benches/generator.sh
 # The native I/O bench, quick form (eMMC, the default, all of /nix on the SSD; 1 round, 7 of
-# the 9 workloads; 3-5 min once its inputs are cached in /var/cache/nix-native-bench, ~4 min
+# the 9 workloads; 3-5 min once its inputs are cached in /var/cache/nix-native-bench, ~1 min
 # more to build them; figures only): the full form is `benches/native/run.sh` (4 configurations
 # x 3 rounds, ~20 min on a quiet host), see its README.
 step native-bench env NIX_SSD_CLI="$top/target/release/nix-ssd" ROUNDS=1 CONFIGS="emmc default ssd-nix" \
