@@ -13,14 +13,15 @@ CHECK_SUITE=suites; . tests/lib/check.sh   # each step is one check; the closing
 need_root   # mounts, loop devices, boots
 export DEBIAN_FRONTEND=noninteractive
 # FRESH=1: what a new machine sees. Every cache and scratch directory outside the checkout
-# (guest trees, tool tree, LVM guest, cargo's registry and installed cargo tools) starts empty, in
-# a directory of its own under /var/tmp that is removed afterwards unless KEEP_FRESH=1. Run it in
-# a clean clone (no target/) before resolving anything that touches installs or caches: a warm
-# machine once hid a missing package here.
+# (guest trees, tool tree, LVM guest, cargo's registry and installed cargo tools, the native
+# bench's inputs) starts empty, in a directory of its own under /var/tmp that is removed
+# afterwards unless KEEP_FRESH=1. Run it in a clean clone (no target/) before resolving
+# anything that touches installs or caches: a warm machine once hid a missing package here.
 if [ "${FRESH:-0}" = 1 ]; then
     fresh=$(mktemp -d /var/tmp/nix-ssd-fresh.XXXXXX)
     export BED_CACHE=$fresh/bed-cache BED_WORK=$fresh/bed-work PKG_CACHE=$fresh/pkg-cache \
-        LVM_CACHE=$fresh/lvm-cache LVM_WORK=$fresh/lvm-work CARGO_HOME=$fresh/cargo-home
+        LVM_CACHE=$fresh/lvm-cache LVM_WORK=$fresh/lvm-work CARGO_HOME=$fresh/cargo-home \
+        NB_CACHE=$fresh/native-bench-cache
     export PATH=$CARGO_HOME/bin:$PATH
     echo "FRESH=1: empty caches under $fresh"
     [ "${KEEP_FRESH:-0}" = 1 ] || trap 'rm -rf "$fresh"' EXIT
@@ -65,9 +66,12 @@ step faults env "${bins[@]}" tests/boot/faults.sh
 step sync-roots env NIX_SSD_CLI="$top/target/release/nix-ssd" tests/kernel/sync-roots.sh   # 100 000 upper paths, real Nix (the bed's tree)
 step lvm env "${bins[@]}" tests/lvm/run.sh
 step bench benches/generator.sh
-# The native I/O bench, quick form (3 configurations, 1 round, ~3 min; figures only): the full
-# form is `benches/native/run.sh` (9 configurations x 5 rounds, ~26 min), see its README.
-step native-bench env NIX_SSD_CLI="$top/target/release/nix-ssd" ROUNDS=1 CONFIGS="emmc default plain-default" benches/native/run.sh
+# The native I/O bench, quick form (eMMC, the default, all of /nix on the SSD; 1 round, 7 of
+# the 9 workloads; 3-5 min once its inputs are cached in /var/cache/nix-native-bench, ~1 min
+# more to build them; figures only): the full form is `benches/native/run.sh` (4 configurations
+# x 3 rounds, ~20 min on a quiet host), see its README.
+step native-bench env NIX_SSD_CLI="$top/target/release/nix-ssd" ROUNDS=1 CONFIGS="emmc default ssd-nix" \
+    WORKLOADS="eval import hook add build rebuild gc" benches/native/run.sh
 echo; echo "=== summary"
 for r in "${results[@]}"; do
     case $r in ok\ *) pass "${r#ok }" ;; FAIL\ *) fail "${r#FAIL }" ;; *) info "${r#skipped }: skipped" ;; esac

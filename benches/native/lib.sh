@@ -6,9 +6,10 @@ NB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 NB_TOP=$(cd "$NB_DIR/../.." && pwd)
 NB_SHM=${NB_SHM:-/dev/shm/nix-native-bench}   # tmpfs: no host-disk flush leaks into the models
 IN=$NB_SHM/in
+NB_CACHE=${NB_CACHE:-/var/cache/nix-native-bench}   # the inputs, built once (inputs.sh)
 RES=${RES:-$NB_TOP/target/native-bench}
 BLK=/sys/fs/cgroup/blkio
-CG_NAME=nix-native-bench
+CG_NAME=${CG_NAME:-$(basename "$NB_SHM")}   # its own cgroups: another bench's (NB_SHM) are left alone
 CG_MEM=/sys/fs/cgroup/memory/$CG_NAME
 CG_CPU=/sys/fs/cgroup/cpuacct/$CG_NAME
 LOOPS_FILE=$NB_SHM/.loops
@@ -67,6 +68,11 @@ mkdev() {
     echo "$DEV_FS" >> "$LOOPS_FILE"
     local q
     for q in /sys/block/${DEV_FS#/dev/}/queue /sys/block/${DEV_TH#/dev/}/queue; do echo 0 > "$q/rotational"; done
+    # No discard: the stacked loop turns a discard into a zero-write of its whole range, which
+    # blk-throttle charges (and diskstats counts) as written bytes — 1.2 GB "written" after a GC
+    # of 1.1 GiB with btrfs's default discard=async. A device without discard makes btrfs drop
+    # that default, so no configuration discards in the model (see README, Caveats).
+    echo 0 > "/sys/block/${DEV_FS#/dev/}/queue/discard_max_bytes"
     echo mq-deadline > "/sys/block/${DEV_FS#/dev/}/queue/scheduler"
 }
 # dirty_limit BDI_DIR: the board's dirty limit on one device (strict: not a share of the host's)

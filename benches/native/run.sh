@@ -2,14 +2,15 @@
 # The native bench: Nix on the eMMC store vs the project's SSD layer, at native CPU speed on the
 # host kernel, the board's devices modelled by blkio-throttled loop devices and its memory by a
 # memory cgroup. Figures only: it fails only when a workload itself fails. See README.md.
-#   benches/native/run.sh                       full form: 5 rounds of every configuration
-#   ROUNDS=1 CONFIGS="emmc default plain-default" benches/native/run.sh     quick form
-# Env: ROUNDS (5), CONFIGS (see one.sh cfg_spec), CAND_COMPRESS / CAND_DURABILITY (`cand` and
+#   benches/native/run.sh                       full form: 3 rounds of emmc, default, ssd-nix, build-only
+#   ROUNDS=1 CONFIGS="emmc default ssd-nix" benches/native/run.sh     quick form (the test command's)
+# Env: ROUNDS (3), CONFIGS (see one.sh cfg_spec; also the candidates d-* c-* cand plain),
+# WORKLOADS (one.sh: a subset, in its order), PERF=1 (a perf profile of every step in $RES/perf), CAND_COMPRESS / CAND_DURABILITY (`cand` and
 # the `plain` yardstick; none / foc), COMP_DURABILITY (durability of the c-* configurations), RES (results dir, default target/native-bench; emptied), KEEP_INPUTS=1 (keep
 # the inputs in /dev/shm for the next run), NIX_SSD_CLI (default: cargo build --release --locked).
 . "$(dirname "$0")/lib.sh"
-ROUNDS=${ROUNDS:-5}
-CONFIGS=(${CONFIGS:-emmc default d-none d-sbr d-foc c-none c-zstd1 c-lzo plain})
+ROUNDS=${ROUNDS:-3}
+CONFIGS=(${CONFIGS:-emmc default ssd-nix build-only})
 [ "$(id -u)" = 0 ] || { echo "native bench: run as root (loop devices, cgroups, mounts)" >&2; exit 2; }
 [ -n "$PREPARED" ] && [ -x "$PREPARED/usr/bin/nix-daemon" ] ||
     { echo "native bench: no prepared boot-bed tree (${BED_CACHE:-/var/cache/nix-ssd-bed}/prepared-*; tests/boot builds it)" >&2; exit 2; }
@@ -19,10 +20,14 @@ if [ -z "${NIX_SSD_CLI:-}" ]; then
     (cd "$NB_TOP" && cargo build --release --locked -q) || { echo "native bench: cargo build failed" >&2; exit 2; }
     NIX_SSD_CLI=$NB_TOP/target/release/nix-ssd
 fi
-export NIX_SSD_CLI RES CAND_COMPRESS=${CAND_COMPRESS:-none} CAND_DURABILITY=${CAND_DURABILITY:-foc} \
+export NIX_SSD_CLI RES WORKLOADS PERF CAND_COMPRESS=${CAND_COMPRESS:-none} CAND_DURABILITY=${CAND_DURABILITY:-foc} \
     COMP_DURABILITY=${COMP_DURABILITY:-foc} CAND_OPTS=${CAND_OPTS:-}
-mkdir -p "$RES"; rm -f "$RES"/{raw.tsv,runs.log,table.txt,inputs.txt,daemon-*.log}
+mkdir -p "$RES"; rm -rf "$RES"/{raw.tsv,runs.log,table.txt,inputs.txt,daemon-*.log,perf}
 
+# One bench at a time on a machine: a second would share the CPU, the loop devices' workers and
+# the page cache with the first and spoil both (waits for the other to finish).
+exec 9> /run/lock/nix-native-bench.lock
+flock -n 9 || { log "native bench: another native bench runs; waiting for it"; flock 9; }
 CHILD=
 cleanup() {
     [ -n "$CHILD" ] && { kill "$CHILD" 2>/dev/null; wait "$CHILD" 2>/dev/null; }
@@ -66,7 +71,7 @@ n=${#CONFIGS[@]} failed=0
 for rep in $(seq 1 "$ROUNDS"); do   # every round runs every configuration, the order rotated
     for i in $(seq 0 $((n - 1))); do
         c=${CONFIGS[$(((i + rep - 1) % n))]}
-        log "round $rep/$ROUNDS: $c"
+        log "round $rep/$ROUNDS: $c (load average $(cut -d' ' -f1-3 /proc/loadavg))"
         run_one "$c" "$rep" || { log "run $c/$rep failed"; failed=1; }
     done
 done

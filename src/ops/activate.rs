@@ -415,6 +415,9 @@ fn stack_overlay(dir: &Path, r: &mut Report) -> Result<String, OverlayError> {
             )
         }
     ));
+    if let Err(e) = overlay::hide_lower_links(dir) {
+        r.lines.push(format!("the lower store's {} stays in the overlay store's view: {e}", overlay::LINKS));
+    }
     let opts = overlay::stack(dir)?;
     r.lines.push(format!("stacked overlay on {STORE}: {opts}"));
     match overlay::guard_lower_db() {

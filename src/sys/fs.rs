@@ -45,6 +45,16 @@ pub fn child_dir(parent: &OwnedFd, name: &str, mode: u32, uid: u32, gid: u32) ->
     Ok(fd)
 }
 
+/// Sets the extended attribute `name` to `value` on the file open as `fd`.
+pub fn set_xattr(fd: &OwnedFd, name: &str, value: &[u8]) -> io::Result<()> {
+    let n = CString::new(name).unwrap_or_default();
+    // SAFETY: a valid open descriptor, a NUL-terminated name, a buffer of `value.len()` bytes.
+    if unsafe { libc::fsetxattr(fd.as_raw_fd(), n.as_ptr(), value.as_ptr().cast(), value.len(), 0) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Opens `p` for reading without blocking (O_NONBLOCK, O_NOCTTY): a FIFO or a device opens at
 /// once instead of stalling the caller.
 pub fn open_nonblocking(p: &Path) -> io::Result<fs::File> {

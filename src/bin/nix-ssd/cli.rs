@@ -104,7 +104,7 @@ pub enum Cmd {
     SyncRoots,
     /// Free space on a full SSD: release the space reserve, `nix-store --gc` through nix-daemon, make the reserve again
     Reclaim {
-        /// More arguments for `nix-store --gc`, e.g. `-- --max-freed 10G`
+        /// More arguments for `nix-store --gc`, e.g. `-- --print-dead` (not `--max-freed`: Nix's local-overlay store miscounts what it freed, NixOS/nix#16269; refused)
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         gc_args: Vec<String>,
     },
