@@ -32,8 +32,6 @@ pub enum PinError {
     Cmd(#[from] CmdError),
     #[error(transparent)]
     Io(#[from] IoError),
-    #[error(transparent)]
-    SyncRoots(#[from] super::sync_roots::SyncRootsError),
 }
 
 /// Stages the closures of `paths` for the lower store (while the overlay is up) and roots them.
@@ -59,7 +57,11 @@ pub fn pin(paths: &[String]) -> Result<Vec<String>, PinError> {
     nix::set_roots(Path::new(PIN_ROOTS), &all)?;
     lines.push(format!("rooted in {PIN_ROOTS}: {}", paths.join(" ")));
     if up {
-        lines.push(super::sync_roots::sync_roots()?);
+        // The staged closure is complete and on disk whatever this says: a failure here is
+        // reported, and the shutdown's sync-roots tries again.
+        lines.push(
+            super::sync_roots::sync_roots().unwrap_or_else(|e| format!("sync-roots failed (the pin holds): {e}")),
+        );
     }
     Ok(lines)
 }

@@ -37,12 +37,21 @@ pub fn sync_roots() -> Result<String, SyncRootsError> {
         // daemon or, at shutdown after it stopped, directly with its settings.
         // In batches: one argument list of every upper path fails past ~26 000 of them
         // (E2BIG, measured with 40 000).
+        // Only valid ones: the upper layer also holds what is no store path (a build's `.lock`
+        // beside its output, a failed build's leftovers), and one of them fails the query.
         let mut out = String::new();
         for batch in upper_paths.chunks(nix::ARG_BATCH) {
             let Some((mut c, _)) = overlay::store_client("nix-store")? else {
                 return Ok(format!("{ENV_FILE} names no overlay store: left the internal store's roots as they are"));
             };
-            out += &cmd::output(c.args(["--query", "--requisites"]).args(batch))?;
+            let invalid = cmd::output(c.args(["--check-validity", "--print-invalid"]).args(batch))?;
+            let invalid: BTreeSet<&str> = invalid.lines().collect();
+            let valid: Vec<&String> = batch.iter().filter(|p| !invalid.contains(p.as_str())).collect();
+            if valid.is_empty() {
+                continue;
+            }
+            let Some((mut c, _)) = overlay::store_client("nix-store")? else { continue };
+            out += &cmd::output(c.args(["--query", "--requisites"]).args(valid))?;
         }
         for p in out.lines() {
             let name = p.trim_start_matches("/nix/store/");
