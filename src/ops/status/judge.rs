@@ -38,6 +38,8 @@ pub fn judge(f: &Facts) -> (Health, Vec<String>) {
     for (state, what, profile, then) in profiles {
         let w = match state {
             BootDefault::NotChecked | BootDefault::OnLower => continue,
+            // a switch's background copy is on it: the menu keeps a default that boots meanwhile
+            BootDefault::Missing { target, .. } if f.seen.internal.pending_install.as_ref() == Some(target) => continue,
             BootDefault::Unknown { target, why } => format!("cannot list the closure of {what} {target}: {why}"),
             BootDefault::Missing { target, missing } => format!(
                 "{what} {profile} -> {target} has {missing} path(s) only on the SSD: {then}; run `nix-ssd pin {profile}`"
@@ -460,5 +462,15 @@ mod tests {
             "the boot menu's default is nixos-2 (/nix/store/a-nixos-system-2), not nixos-default (/nix/store/b-nixos-system-3)",
         );
         check(&f, Health::Degraded, "it could not be pinned: I/O error");
+    }
+
+    #[test]
+    fn a_boot_default_a_switch_is_copying_in_is_no_warning() {
+        let mut f = healthy();
+        f.boot_default = BootDefault::Missing { target: "/nix/store/x-system".into(), missing: 3 };
+        f.seen.internal.pending_install = Some("/nix/store/x-system".into());
+        check(&f, Health::Healthy, "");
+        f.seen.internal.pending_install = Some("/nix/store/y-system".into());
+        check(&f, Health::Degraded, "has 3 path(s) only on the SSD");
     }
 }
